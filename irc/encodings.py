@@ -1,0 +1,83 @@
+"""Constant encodings: which kinds exist and what each accepts.
+
+An encoding (:class:`irc.types.Encoding`) is part of a constant's type and says
+how its bytes are stored; it never changes what the constant means.  The IR
+keeps every constant's *decoded* array, so the interpreter and every analysis
+see plain arrays; an encoding kind says whether an array can be stored that way
+(``check``) and, once the artifact writer exists, how to encode it.
+
+Only ``dense`` exists now; sparse (``csr``, ``bsr<r x c>``), ``bitpack``,
+``codebook<k>`` and ``huffman`` register here as the issues that need them land.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .types import Encoding, TensorType
+
+
+@dataclass(frozen=True)
+class EncodingKind:
+    """A registered encoding kind.
+
+    ``params``: how many integer parameters it takes (``bsr<4x4>`` takes 2);
+    ``wraps``: whether it takes an inner encoding (``huffman(codebook<32>)``);
+    ``check``: why an array of a type cannot be stored this way, or None.
+    """
+
+    name: str
+    params: int = 0
+    wraps: bool = False
+    check: Callable[[np.ndarray, TensorType, Encoding], str | None] | None = None
+    doc: str = ""
+
+
+_KINDS: dict[str, EncodingKind] = {}
+
+
+def register_encoding(kind: EncodingKind) -> EncodingKind:
+    if kind.name in _KINDS:
+        raise ValueError(f"encoding '{kind.name}' is already registered")
+    _KINDS[kind.name] = kind
+    return kind
+
+
+def encoding_kinds() -> dict[str, EncodingKind]:
+    return dict(_KINDS)
+
+
+def validate_encoding(enc: Encoding) -> str | None:
+    """Why ``enc`` is not a well-formed encoding, or None."""
+    kind = _KINDS.get(enc.kind)
+    if kind is None:
+        return (f"unknown encoding '{enc.kind}' (known: {', '.join(sorted(_KINDS))})")
+    if len(enc.params) != kind.params:
+        return f"encoding '{enc.kind}' takes {kind.params} parameter(s), got {len(enc.params)}"
+    if enc.inner is not None:
+        if not kind.wraps:
+            return f"encoding '{enc.kind}' does not wrap another encoding"
+        return validate_encoding(enc.inner)
+    return None
+
+
+def check_encoding(array: np.ndarray, ty: TensorType) -> str | None:
+    """Why ``array`` cannot be stored with ``ty.encoding``, or None."""
+    why = validate_encoding(ty.encoding)
+    if why:
+        return why
+    enc: Encoding | None = ty.encoding
+    while enc is not None:
+        kind = _KINDS[enc.kind]
+        if kind.check is not None:
+            why = kind.check(array, ty, enc)
+            if why:
+                return f"encoding {ty.encoding}: {why}"
+        enc = enc.inner
+    return None
+
+
+register_encoding(EncodingKind("dense", doc="every element stored at the dtype's bit width"))

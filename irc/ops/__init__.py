@@ -1,0 +1,20 @@
+"""The op registry and every built-in op.
+
+Ops are grouped in dialect-like namespaces whose names show the lowering:
+``nn.*`` float ops now; ``q.*`` integer ops, ``sparse.*`` and ``bin.*`` come
+with the passes that lower to them.  Importing this package registers them all.
+"""
+
+from ._registry import (REQUIRED, ArrayAttr, Attr, AttrKind, Bool, DTypeAttr, Enum, Float,
+                        Floats, Int, Ints, OpDef, Operand, Str, all_ops, broadcast_shapes,
+                        float_like, get_op, has_op, normalize_axis, op_hook, register_op,
+                        require_float, require_same_dtype)
+from . import core  # noqa: F401  (registers const)
+from . import nn_elementwise  # noqa: F401
+
+__all__ = [
+    "REQUIRED", "ArrayAttr", "Attr", "AttrKind", "Bool", "DTypeAttr", "Enum", "Float", "Floats",
+    "Int", "Ints", "OpDef", "Operand", "Str", "all_ops", "broadcast_shapes", "float_like",
+    "get_op", "has_op", "normalize_axis", "op_hook", "register_op", "require_float",
+    "require_same_dtype",
+]
