@@ -1,0 +1,289 @@
+"""The ``irc`` command line.
+
+    irc compile MODEL --passes PIPELINE -o OUT   run a pass pipeline, write OUT
+    irc run MODEL --input NAME=FILE.npy ...      run a model, print/write outputs
+    irc show MODEL                               summary: ops, parameters, bytes
+    irc passes                                   every pass with its options
+    irc ops                                      every op with its operands and attributes
+
+Errors print as one or two lines on stderr with a non-zero exit; ``--debug``
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from . import __version__
+from .errors import InputError, IrcError
+
+
+# ---------------------------------------------------------------------------
+# commands
+# ---------------------------------------------------------------------------
+
+def _load_plugins(args: argparse.Namespace) -> None:
+    from .plugins import load_pass_file
+    for path in args.load or ():
+        load_pass_file(path)
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import irc
+    _load_plugins(args)
+    graph = irc.load(args.model)
+    out = Path(args.output)
+    print_after = None
+    if args.print_ir_after:
+        print_after = "all" if "all" in args.print_ir_after else set(args.print_ir_after)
+    options = {"trace_rewrites": True} if args.trace_rewrites else {}
+    result = irc.compile(graph, args.passes, target=args.target, seed=args.seed,
+                         verify_each=args.verify_each, time_passes=args.time_passes,
+                         print_ir_after=print_after, statistics=args.statistics, copy=False,
+                         **options)
+    irc.verify(result)
+    irc.save(result, out)
+    print(f"wrote {out} ({len(result.nodes)} nodes)", file=sys.stderr)
+    return 0
+
+
+def _parse_inputs(specs: Sequence[str], graph_inputs: list[str]) -> dict[str, np.ndarray]:
+    feeds: dict[str, np.ndarray] = {}
+    for spec in specs:
+        name, sep, path = spec.partition("=")
+        if not sep:
+            path = spec
+            if path.endswith(".npz"):
+                with _open_array(path) as z:
+                    feeds.update({k: z[k] for k in z.files})
+                continue
+            if len(graph_inputs) != 1:
+                raise InputError(f"--input {spec}: write NAME=FILE.npy (the model has inputs "
+                                 f"{', '.join(graph_inputs)})")
+            name = graph_inputs[0]
+        feeds[name] = _open_array(path)
+    return feeds
+
+
+def _open_array(path: str):  # type: ignore[no-untyped-def]
+    if not os.path.exists(path):
+        raise InputError(f"{path}: no such file")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise InputError(f"{path}: not a numpy .npy/.npz file ({e})") from None
+
+
+def _safe_filename(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "output"
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import irc
+    from .interpreter import random_inputs
+    graph = irc.load(args.model)
+    names = [v.name for v in graph.inputs]
+    if args.random_inputs:
+        feeds = random_inputs(graph, seed=args.seed)
+    else:
+        if not args.input:
+            raise InputError(f"{args.model}: give --input NAME=FILE.npy for each input "
+                             f"({', '.join(names)}) or --random-inputs")
+        feeds = _parse_inputs(args.input, names)
+    outputs = irc.run(graph, feeds)
+    if args.output_dir:
+        from .io import atomic_write_bytes
+        import io as _io
+        d = Path(args.output_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        for name, arr in outputs.items():
+            buf = _io.BytesIO()
+            np.save(buf, arr, allow_pickle=False)
+            atomic_write_bytes(d / f"{_safe_filename(name)}.npy", buf.getvalue())
+    for name, arr in outputs.items():
+        flat = arr.reshape(-1)
+        head = np.array2string(flat[:6], precision=5, separator=", ")
+        more = " ..." if flat.size > 6 else ""
+        where = f" -> {Path(args.output_dir) / (_safe_filename(name) + '.npy')}" if args.output_dir else ""
+        print(f"{name}: {arr.dtype}{list(arr.shape)} {head}{more}{where}")
+    return 0
+
+
+def _fmt_bytes(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024  # type: ignore[assignment]
+    return str(n)
+
+
+def summary(graph: "irc.Graph") -> str:  # type: ignore[name-defined]
+    """The table ``irc show`` prints: interface, ops, parameters and bytes."""
+    lines = [f"graph @{graph.name}: {len(graph.nodes)} nodes"]
+    for v in graph.inputs:
+        lines.append(f"  input  %{v.name}: {v.type}")
+    for v in graph.outputs:
+        lines.append(f"  output %{v.name}: {v.type}")
+    ops = Counter(n.op for n in graph.nodes if n.op != "const")
+    consts = [n for n in graph.nodes if n.op == "const"]
+    lines.append("")
+    lines.append(f"  {'op':<28} {'count':>7}")
+    for op, k in sorted(ops.items(), key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {op:<28} {k:>7}")
+    params = sum(n.output.type.size for n in consts)
+    by_enc: Counter[str] = Counter()
+    by_dtype: Counter[str] = Counter()
+    for n in consts:
+        t = n.output.type
+        by_enc[str(t.encoding)] += t.nbytes
+        by_dtype[str(t.dtype)] += t.nbytes
+    total = sum(by_enc.values())
+    lines.append("")
+    lines.append(f"  constants: {len(consts)}, parameters: {params:,}, bytes: {_fmt_bytes(total)}")
+    for d, b in sorted(by_dtype.items(), key=lambda kv: -kv[1]):
+        lines.append(f"    {d:<8} {_fmt_bytes(b):>12}")
+    for e, b in sorted(by_enc.items(), key=lambda kv: -kv[1]):
+        lines.append(f"    encoding {e:<12} {_fmt_bytes(b):>12}")
+    return "\n".join(lines)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import irc
+    from .printer import print_graph
+    graph = irc.load(args.model)
+    if args.ir or args.generic:
+        sys.stdout.write(print_graph(graph, generic=args.generic))
+        if not print_graph(graph).endswith("\n"):
+            sys.stdout.write("\n")
+    else:
+        print(summary(graph))
+    return 0
+
+
+def cmd_passes(args: argparse.Namespace) -> int:
+    from .pass_manager import describe_passes
+    _load_plugins(args)
+    print(describe_passes(verbose=args.verbose))
+    return 0
+
+
+def cmd_ops(args: argparse.Namespace) -> int:
+    from .ops import all_ops
+    for name, op in all_ops().items():
+        if args.prefix and not name.startswith(args.prefix):
+            continue
+        sig = ", ".join(o.name + ("?" if o.optional else "...") if (o.optional or o.variadic)
+                        else o.name for o in op.operands)
+        first = op.doc.splitlines()[0] if op.doc else ""
+        print(f"{name}({sig})  {first}")
+        if args.verbose:
+            for a in op.attrs:
+                default = "" if a.required else f" = {a.default!r}"
+                print(f"    {a.name}: {a.kind.describe()}{default}  {a.doc}")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# argument parsing
+# ---------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="irc", description="irc: compile neural networks to be small and fast on phones.",
+        epilog="Run 'irc COMMAND --help' for a command's options.")
+    p.add_argument("--version", action="version", version=f"irc {__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    c = sub.add_parser("compile", help="run a pass pipeline over a model and write the result",
+                       description="Run a pass pipeline over MODEL and write OUT; OUT's "
+                       "extension picks the format (.irc).",
+                       epilog="example: irc compile model.irc --passes fold,dce,fuse-bn "
+                       "--verify-each --time-passes -o out.irc")
+    c.add_argument("model", help="input model (.irc)")
+    c.add_argument("--passes", "-p", required=True, metavar="PIPELINE",
+                   help="comma-separated passes with options, e.g. "
+                   "'fold,dce,fuse-bn' or 'fold{max_elements=1000}' ('irc passes' lists them)")
+    c.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    c.add_argument("--target", default="generic", choices=["generic", "x86_64", "arm64"],
+                   help="target ISA the passes compile for (default: generic)")
+    c.add_argument("--load", action="append", metavar="FILE.py",
+                   help="load user passes from a Python file (repeatable)")
+    c.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
+    c.add_argument("--time-passes", action="store_true", help="print time per pass")
+    c.add_argument("--statistics", action="store_true", help="print per-pass statistics")
+    c.add_argument("--print-ir-after", action="append", metavar="PASS|all",
+                   help="print the IR after the named pass, or after all (repeatable)")
+    c.add_argument("--trace-rewrites", action="store_true",
+                   help="log which rewrite rules fired where, and why others did not")
+    c.add_argument("--seed", type=int, default=0, help="random seed for passes (default 0)")
+    c.set_defaults(func=cmd_compile)
+
+    r = sub.add_parser("run", help="run a model in the reference interpreter",
+                       description="Run MODEL on inputs and print (and optionally save) "
+                       "its outputs.",
+                       epilog="example: irc run model.irc --input x=x.npy --output-dir out/")
+    r.add_argument("model", help="model (.irc)")
+    r.add_argument("--input", "-i", action="append", metavar="NAME=FILE.npy",
+                   help="an input array (repeatable); FILE.npz supplies inputs by name")
+    r.add_argument("--random-inputs", action="store_true",
+                   help="feed random inputs of the right shapes instead")
+    r.add_argument("--output-dir", "-o", metavar="DIR", help="write DIR/<output>.npy")
+    r.add_argument("--seed", type=int, default=0, help="seed for --random-inputs")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("show", help="summarize a model, or print its IR",
+                       description="Print a summary (ops, parameters, bytes by dtype and "
+                       "encoding), or the IR text with --ir.")
+    s.add_argument("model", help="model (.irc)")
+    s.add_argument("--ir", action="store_true", help="print the IR text form")
+    s.add_argument("--generic", action="store_true", help="print the IR in generic form")
+    s.set_defaults(func=cmd_show)
+
+    ps = sub.add_parser("passes", help="list every registered pass with its options")
+    ps.add_argument("--load", action="append", metavar="FILE.py",
+                    help="also load user passes from a Python file")
+    ps.add_argument("-v", "--verbose", action="store_true", help="full docs of each pass")
+    ps.set_defaults(func=cmd_passes)
+
+    o = sub.add_parser("ops", help="list every registered op")
+    o.add_argument("prefix", nargs="?", default="", help="only ops starting with this")
+    o.add_argument("-v", "--verbose", action="store_true", help="show attributes")
+    o.set_defaults(func=cmd_ops)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except IrcError as e:
+        if args.debug:
+            raise
+        print(f"irc: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("irc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # a bug in irc: say so, briefly
+        if args.debug:
+            raise
+        print(f"irc: internal error: {type(e).__name__}: {e}\n"
+              "  (this is a bug in irc; rerun with --debug for the traceback)", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
