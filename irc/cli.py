@@ -44,7 +44,15 @@ def cmd_compile(args: argparse.Namespace) -> int:
     print_after = None
     if args.print_ir_after:
         print_after = "all" if "all" in args.print_ir_after else set(args.print_ir_after)
-    options = {"trace_rewrites": True} if args.trace_rewrites else {}
+    options = {}
+    if args.trace_rewrites:
+        import logging
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("[%(name)s] %(message)s"))
+        logger = logging.getLogger("irc.passes")
+        logger.addHandler(handler)
+        logger.setLevel(logging.DEBUG)
+        options["trace_rewrites"] = True
     result = irc.compile(graph, args.passes, target=args.target, seed=args.seed,
                          verify_each=args.verify_each, time_passes=args.time_passes,
                          print_ir_after=print_after, statistics=args.statistics, copy=False,

@@ -43,7 +43,7 @@ class Match:
     def __init__(self, root: Node) -> None:
         self.root = root
         self.bindings: dict[str, Any] = {}
-        self.nodes: list[Node] = []      # every matched node, root first
+        self.nodes: list[Node] = []      # every matched node, producers first, root last
 
     def __getitem__(self, key: str) -> Any:
         return self.bindings[key]
@@ -301,8 +301,9 @@ def _try_rewrite(graph: Graph, rule: Rule, m: Match, new_list: list[Node], dead:
         if was_output:
             outputs.discard(id(old))
             outputs.add(id(new))
-    # erase the root and any matched node that became dead
-    for node in m.nodes:
+    # erase the root and any matched node that became dead (users before producers:
+    # m.nodes lists producers first, the root last)
+    for node in reversed(m.nodes):
         if id(node) in dead:
             continue
         if all(not v.uses and id(v) not in outputs for v in node.outputs) and node.opdef.pure:

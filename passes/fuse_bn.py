@@ -67,7 +67,7 @@ def _rewrite_conv(m: Match, rw: Rewriter) -> Value:
     s, t = _bn_affine(m)
     w2 = (w.astype(np.float64) * s[:, None, None, None]).astype(w.dtype)
     b2 = (_bias(m, w.shape[0]) * s + t).astype(w.dtype)
-    return rw.op("nn.conv2d", m["x"], rw.const(w2, m["w"].name), rw.const(b2, m["bn"].name + ".bias"),
+    return rw.op("nn.conv2d", m["x"], rw.const(w2, m["w"].name), rw.const(b2, m["bn"].output.name + ".bias"),
                  loc=lin.name, **lin.attrs)
 
 
@@ -80,7 +80,7 @@ def _rewrite_conv_transpose(m: Match, rw: Rewriter) -> Value:
     w2 = w64.reshape(w.shape).astype(w.dtype)
     b2 = (_bias(m, g * og) * s + t).astype(w.dtype)
     return rw.op("nn.conv_transpose2d", m["x"], rw.const(w2, m["w"].name),
-                 rw.const(b2, m["bn"].name + ".bias"), loc=lin.name, **lin.attrs)
+                 rw.const(b2, m["bn"].output.name + ".bias"), loc=lin.name, **lin.attrs)
 
 
 def _rewrite_gemm(m: Match, rw: Rewriter) -> Value:
@@ -93,7 +93,7 @@ def _rewrite_gemm(m: Match, rw: Rewriter) -> Value:
     c2 = c64 * s + t
     attrs = dict(lin.attrs, beta=1.0)
     return rw.op("nn.gemm", m["x"], rw.const(w2.astype(w.dtype), m["w"].name),
-                 rw.const(c2.astype(w.dtype), m["bn"].name + ".bias"), loc=lin.name, **attrs)
+                 rw.const(c2.astype(w.dtype), m["bn"].output.name + ".bias"), loc=lin.name, **attrs)
 
 
 def _check_matmul(m: Match) -> str | None:
@@ -110,7 +110,7 @@ def _rewrite_matmul(m: Match, rw: Rewriter) -> Value:
     s, t = _bn_affine(m)
     w2 = (w.astype(np.float64) * s[None, :]).astype(w.dtype)
     return rw.op("nn.gemm", m["x"], rw.const(w2, m["w"].name),
-                 rw.const(t.astype(w.dtype), m["bn"].name + ".bias"), loc=lin.name,
+                 rw.const(t.astype(w.dtype), m["bn"].output.name + ".bias"), loc=lin.name,
                  clamp=lin.attrs["clamp"])
 
 

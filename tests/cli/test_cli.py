@@ -148,3 +148,11 @@ def test_main_in_process_returns_codes(capsys: pytest.CaptureFixture[str]) -> No
     assert main(["show", str(GOLDEN / "dce.irc")]) == 0
     assert main(["show", "/nonexistent.irc"]) == 1
     assert "no such file" in capsys.readouterr().err
+
+
+def test_trace_rewrites_explains(tmp_path: Path) -> None:
+    r = run_cli("compile", str(GOLDEN / "fuse_bn_declined.irc"), "--passes", "fuse-bn",
+                "--trace-rewrites", "-o", str(tmp_path / "o.irc"))
+    assert r.returncode == 0, r.stderr
+    assert "fuse-bn-conv2d: not at" in r.stderr
+    assert "has a fused activation between it and the batch norm" in r.stderr
