@@ -136,11 +136,12 @@ class Node:
 
 
 def format_name(name: str) -> str:
-    """A value or graph name as printed after ``%``/``@`` (quoted when not simple)."""
+    """A value or graph name as printed after ``%``/``@`` (quoted when not simple);
+    the text form's own rule, :func:`irc.printer.format_name`."""
     if _SIMPLE_NAME.match(name):
         return name
-    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-    return f'"{escaped}"'
+    from .printer import format_name as printed
+    return printed(name)
 
 
 class Graph:
@@ -171,6 +172,8 @@ class Graph:
                 return cand
 
     def _claim(self, name: str) -> None:
+        if not name:
+            raise IRError(f"graph @{self.name}: value names must not be empty")
         if name in self._names:
             raise IRError(f"graph @{self.name}: value name %{format_name(name)} is already "
                           "defined (SSA names must be unique)")

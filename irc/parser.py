@@ -421,6 +421,8 @@ class _Callbacks:
         st = _state()
         assert st is not None
         name = _name(tok)
+        if not name:
+            _fail("value names must not be empty", tok)
         if name in st.where:
             first = st.where[name]
             _fail(f"value %{name} is already defined (at line {first.line}, column "

@@ -397,6 +397,16 @@ def register_op(cls: type[OpDef]) -> type[OpDef]:
             seen_optional = True
         elif seen_optional and not o.optional:
             raise OpError(f"{cls.name}: optional operands must trail")
+    # defaults are stored normalized, exactly as a given value would be
+    normalized = []
+    for a in cls.attrs:
+        if not a.required:
+            try:
+                a = Attr(a.name, a.kind, a.kind.coerce(a.default), a.doc)
+            except ValueError as e:
+                raise OpError(f"{cls.name}: default of attribute '{a.name}': {e}") from None
+        normalized.append(a)
+    cls.attrs = tuple(normalized)
     _REGISTRY[cls.name] = cls()
     return cls
 

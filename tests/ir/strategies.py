@@ -48,7 +48,7 @@ INT_DTYPES = [d for d in DType if d.is_int]
 
 _SIMPLE = st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,6}", fullmatch=True)
 _SIMPLE_WITH_PUNCT = st.from_regex(r"[A-Za-z0-9_][A-Za-z0-9_.$-]{0,6}", fullmatch=True)
-_ODD = st.text(min_size=0, max_size=8)   # quotes, backslashes, newlines, unicode...
+_ODD = st.text(min_size=1, max_size=8)   # quotes, backslashes, newlines, unicode...
 
 
 def names() -> st.SearchStrategy[str | None]:

@@ -195,7 +195,7 @@ def test_type_errors(text: str, message: str) -> None:
 # ---------------------------------------------------------------------------
 
 ODD_NAMES = ["with space", 'quote"d', "back\\slash", "new\nline", "tab\there", "cr\rhere",
-             "", "ünïcödé", "emoji😀", "\x00nul", "\u2028sep", "-leading", ".dot", "%pct",
+             "ünïcödé", "emoji😀", "\x00nul", "\u2028sep", "-leading", ".dot", "%pct",
              "a//b", "1.5e-3"]
 
 
@@ -210,6 +210,11 @@ def test_odd_names_roundtrip(name: str) -> None:
     assert len(text.splitlines()) == 5          # escapes keep every statement on one line
     roundtrip(g)
     roundtrip(g, generic=True)
+
+
+def test_empty_value_name_is_an_error() -> None:
+    with pytest.raises(ParseError, match="must not be empty"):
+        parse_graph('graph @g(%"": f32[2]) {\n  return %""\n}\n')
 
 
 def test_simple_names_print_bare() -> None:
