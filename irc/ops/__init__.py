@@ -11,6 +11,13 @@ from ._registry import (REQUIRED, ArrayAttr, Attr, AttrKind, Bool, DTypeAttr, En
                         require_float, require_same_dtype)
 from . import core  # noqa: F401  (registers const)
 from . import nn_elementwise  # noqa: F401
+from . import nn_conv  # noqa: F401
+from . import nn_linear  # noqa: F401
+from . import nn_norm  # noqa: F401
+from . import nn_pool  # noqa: F401
+from . import nn_reduce  # noqa: F401
+from . import nn_resize  # noqa: F401
+from . import nn_shape  # noqa: F401
 
 __all__ = [
     "REQUIRED", "ArrayAttr", "Attr", "AttrKind", "Bool", "DTypeAttr", "Enum", "Float", "Floats",

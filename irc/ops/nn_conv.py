@@ -1,0 +1,195 @@
+"""2-D convolution and transposed convolution (NCHW, ONNX Conv / ConvTranspose).
+
+Operands share one float dtype; accumulation is in float32 at least (float16
+operands accumulate in float32 and round once).  Window geometry (output size,
+``auto_pad``) is :mod:`irc.ops._window`'s.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..types import TensorType
+from ._registry import (Attr, Int, Ints, OpDef, Operand, float_like, register_op, require_float,
+                        require_same_dtype)
+from ._window import AUTO_PAD, DILATIONS, PADS, STRIDES, Window, padded, taps, window
+from .nn_elementwise import CLAMP, _clamp
+
+Array = np.ndarray
+GROUPS = Attr("groups", Int(min=1), 1, "number of channel groups (C for depthwise)")
+
+
+def _acc_dtype(dt: np.dtype) -> np.dtype:
+    return np.result_type(dt, np.float32)
+
+
+def _check_operands(types: list[TensorType], op: str) -> None:
+    for t, what in zip(types, ("x", "w", "b")):
+        require_float(t, f"{op} operand {what}")
+    require_same_dtype(types)
+    x, w = types[0], types[1]
+    if x.rank != 4:
+        raise ValueError(f"x must be 4-D [N, C, H, W], got rank {x.rank}")
+    if w.rank != 4:
+        raise ValueError(f"w must be 4-D, got rank {w.rank}")
+
+
+@register_op
+class Conv2d(OpDef):
+    """y = clamp(conv(x, w) + b), with x: [N, C, H, W], w: [O, C/g, kh, kw], b: [O]
+    and g = groups (output channel o belongs to group g(o) = o // (O/g) and reads
+    input channels g(o)*C/g ... (g(o)+1)*C/g - 1; depthwise is g = C)::
+
+        y[n, o, p, q] = b[o] + sum_{c, i, j} w[o, c, i, j]
+                               * xpad[n, g(o)*C/g + c, p*sh + i*dh, q*sw + j*dw]
+
+    where xpad is x zero-padded by pads = (top, left, bottom, right), or by the
+    pads auto_pad computes (ONNX); clamp = [lo, hi] is a fused activation applied
+    last.  Computed by im2col + one (grouped) matmul; depthwise convolutions
+    accumulate tap by tap.
+    """
+
+    name = "nn.conv2d"
+    operands = (Operand("x"), Operand("w"), Operand("b", optional=True))
+    attrs = (STRIDES, PADS, DILATIONS, GROUPS, AUTO_PAD, CLAMP)
+
+    def _window(self, x: tuple[int, ...], w: tuple[int, ...], attrs: dict[str, Any]) -> Window:
+        return window(x[2:], w[2:], attrs["strides"], attrs["dilations"], attrs["pads"],
+                      attrs["auto_pad"])
+
+    def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
+        _check_operands(types, self.name)
+        x, w = types[0].shape, types[1].shape
+        g = attrs["groups"]
+        n, c = x[0], x[1]
+        o = w[0]
+        if c % g:
+            raise ValueError(f"input channels {c} are not divisible by groups={g}")
+        if o % g:
+            raise ValueError(f"output channels {o} (w's dim 0) are not divisible by groups={g}")
+        if w[1] != c // g:
+            raise ValueError(f"w has {w[1]} input channels per group (dim 1) but x has "
+                             f"{c} channels / groups={g} = {c // g}")
+        if len(types) == 3 and types[2].shape != (o,):
+            raise ValueError(f"bias must have shape [{o}], got {list(types[2].shape)}")
+        win = self._window(x, w, attrs)
+        return float_like(types[0], (n, o) + win.out)
+
+    def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
+        x, w = inputs[0], inputs[1]
+        acc = _acc_dtype(x.dtype)
+        x, w = x.astype(acc, copy=False), w.astype(acc, copy=False)
+        win = self._window(x.shape, w.shape, attrs)
+        n, c = x.shape[:2]
+        o, cg, kh, kw = w.shape
+        g = attrs["groups"]
+        og = o // g
+        (oh, ow) = win.out
+        xp = padded(x, win, 0)
+        if cg == 1 and g > 1:
+            # depthwise (with channel multiplier og): output channel o reads input
+            # channel o // og; accumulate one tap at a time
+            if og > 1:
+                xp = np.repeat(xp, og, axis=1)
+            y = np.zeros((n, o, oh, ow), acc)
+            for i, j, view in taps(xp, win):
+                y += w[:, 0, i, j][None, :, None, None] * view
+        else:
+            # im2col: cols[n, c, i, j, p, q] = tap (i, j) of output (p, q), then one
+            # (grouped) matmul with w reshaped to [g, og, cg*kh*kw]
+            one_by_one = (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads)
+            if one_by_one:
+                cols = xp.reshape(n, c, oh * ow)
+            else:
+                buf = np.empty((n, c, kh, kw, oh, ow), acc)
+                for i, j, view in taps(xp, win):
+                    buf[:, :, i, j] = view
+                cols = buf.reshape(n, c * kh * kw, oh * ow)
+            if g == 1:
+                y = np.matmul(w.reshape(o, cg * kh * kw), cols)
+            else:
+                y = np.matmul(w.reshape(g, og, cg * kh * kw),
+                              cols.reshape(n, g, cg * kh * kw, oh * ow))
+            y = y.reshape(n, o, oh, ow)
+        if len(inputs) == 3:
+            y += inputs[2].astype(acc, copy=False)[None, :, None, None]
+        return _clamp(y.astype(inputs[0].dtype, copy=False), attrs)
+
+
+OUTPUT_PADDING = Attr("output_padding", Ints(2, min=0), (0, 0),
+                      "extra rows/columns added at the bottom/right of the output")
+
+
+@register_op
+class ConvTranspose2d(OpDef):
+    """The adjoint of conv2d with the same geometry (ONNX ConvTranspose), with
+    x: [N, C, H, W], w: [C, O/g, kh, kw], b: [O]: every input pixel scatters a
+    kernel-sized patch into a full-size canvas, which pads then crop::
+
+        full[n, g*O/g + o, h*sh + i*dh, v*sw + j*dw] += x[n, g*C/g + c, h, v]
+                                                         * w[g*C/g + c, o, i, j]
+        y = clamp(full[:, :, top : top + OH, left : left + OW] + b)
+        OH = sh*(H-1) + output_padding[0] + (kh-1)*dh + 1 - top - bottom  (likewise OW)
+
+    output_padding only lengthens the output (those rows/columns get the bias).
+    """
+
+    name = "nn.conv_transpose2d"
+    operands = (Operand("x"), Operand("w"), Operand("b", optional=True))
+    attrs = (STRIDES, PADS, DILATIONS, GROUPS, OUTPUT_PADDING, CLAMP)
+
+    @staticmethod
+    def _out(x: tuple[int, ...], w: tuple[int, ...], attrs: dict[str, Any]) -> tuple[int, int]:
+        out = []
+        for ax in range(2):
+            s, d, k = attrs["strides"][ax], attrs["dilations"][ax], w[2 + ax]
+            b, e = attrs["pads"][ax], attrs["pads"][ax + 2]
+            full = s * (x[2 + ax] - 1) + attrs["output_padding"][ax] + (k - 1) * d + 1
+            if full - b - e < 1:
+                raise ValueError(f"{'height' if ax == 0 else 'width'}: pads {b}+{e} crop the "
+                                 f"whole {full}-long output")
+            out.append(full - b - e)
+        return out[0], out[1]
+
+    def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
+        _check_operands(types, self.name)
+        x, w = types[0].shape, types[1].shape
+        g = attrs["groups"]
+        if x[1] % g:
+            raise ValueError(f"input channels {x[1]} are not divisible by groups={g}")
+        if w[0] != x[1]:
+            raise ValueError(f"w's dim 0 ({w[0]}) must equal x's channels ({x[1]}): "
+                             "conv_transpose2d weights are [C, O/groups, kh, kw]")
+        o = w[1] * g
+        if len(types) == 3 and types[2].shape != (o,):
+            raise ValueError(f"bias must have shape [{o}], got {list(types[2].shape)}")
+        return float_like(types[0], (x[0], o) + self._out(x, w, attrs))
+
+    def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
+        x, w = inputs[0], inputs[1]
+        acc = _acc_dtype(x.dtype)
+        x, w = x.astype(acc, copy=False), w.astype(acc, copy=False)
+        n, c, h, wd = x.shape
+        _, og, kh, kw = w.shape
+        g = attrs["groups"]
+        cg, o = c // g, og * g
+        (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
+        top, left = attrs["pads"][:2]
+        oh, ow = self._out(x.shape, w.shape, attrs)
+        # cols[n, g, og*kh*kw, h*w] = w[g]^T @ x[n, g]: every input pixel's patch
+        cols = np.matmul(w.reshape(g, cg, og * kh * kw).transpose(0, 2, 1),
+                         x.reshape(n, g, cg, h * wd))
+        cols = cols.reshape(n, o, kh, kw, h, wd)
+        fh = max(sh * (h - 1) + (kh - 1) * dh + 1, top + oh)
+        fw = max(sw * (wd - 1) + (kw - 1) * dw + 1, left + ow)
+        full = np.zeros((n, o, fh, fw), acc)
+        for i in range(kh):
+            for j in range(kw):
+                full[:, :, i * dh: i * dh + sh * (h - 1) + 1: sh,
+                     j * dw: j * dw + sw * (wd - 1) + 1: sw] += cols[:, :, i, j]
+        y = full[:, :, top: top + oh, left: left + ow]
+        if len(inputs) == 3:
+            y = y + inputs[2].astype(acc, copy=False)[None, :, None, None]
+        return _clamp(np.ascontiguousarray(y).astype(inputs[0].dtype, copy=False), attrs)
