@@ -100,3 +100,19 @@ def as_dtype(x: DType | str | np.dtype | type) -> DType:
     if isinstance(x, str) and x in _BY_SHORT:
         return _BY_SHORT[x]
     return DType.from_numpy(x)
+
+
+def wrap_int(values: np.ndarray, dtype: DType) -> np.ndarray:
+    """Integers reduced modulo ``2**bits`` into ``dtype``'s range (two's
+    complement for signed types), stored in its numpy storage type.
+
+    Integer arithmetic wraps at every width, as numpy's int8 does; for the
+    sub-byte types (i4, u4, i2, u2) whose storage is a whole byte, this is the
+    step that makes an 8-bit result a valid 4-bit one.
+    """
+    if not dtype.is_int:
+        raise ValueError(f"wrap_int needs an integer dtype, got {dtype}")
+    v = np.asarray(values).astype(np.int64) & ((1 << dtype.bits) - 1)
+    if dtype.signed:
+        v = np.where(v >= 1 << (dtype.bits - 1), v - (1 << dtype.bits), v)
+    return np.asarray(v, dtype=dtype.storage)

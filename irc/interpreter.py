@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .dtypes import wrap_int
 from .errors import InputError, InterpreterError, IrcError
 from .ir import Graph, Node, Value, format_name
 
@@ -38,7 +39,7 @@ class Interpreter:
     # -- hook ---------------------------------------------------------------------
     def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
         """Compute one node's results from its operand arrays (override to observe)."""
-        return node.opdef.run(args, node.attrs)
+        return evaluate(node, args)
 
     # -- driver -------------------------------------------------------------------
     def run(self, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:
@@ -73,6 +74,11 @@ class Interpreter:
         arr = np.asarray(r)
         storage = v.type.dtype.storage
         if arr.dtype != storage:
+            if self.check_types:
+                raise InterpreterError(
+                    f"while executing {node.short()} [node {i}]: result %{format_name(v.name)} "
+                    f"is a {arr.dtype} array but its type says {v.type} (the op's compute and "
+                    "type rule disagree)")
             arr = arr.astype(storage)
         if self.check_types and arr.shape != v.type.shape:
             raise InterpreterError(
@@ -107,6 +113,21 @@ class Interpreter:
                                  f"{list(v.type.shape)}")
             out.append(arr)
         return out
+
+
+def evaluate(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
+    """One node's results by its op's reference semantics, with sub-byte integer
+    results wrapped into their type's range (the op computes in the storage
+    byte; see :func:`irc.dtypes.wrap_int`).  Constant folding uses this too, so a
+    folded constant is exactly what the interpreter would have computed."""
+    results = node.opdef.run(args, node.attrs)
+    out = []
+    for v, r in zip(node.outputs, results):
+        dt = v.type.dtype
+        if dt.is_int and dt.bits < 8 and isinstance(r, np.ndarray) and r.dtype == dt.storage:
+            r = wrap_int(r, dt)
+        out.append(r)
+    return out + list(results[len(node.outputs):])
 
 
 def run(graph: Graph, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

@@ -14,6 +14,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from irc.interpreter import evaluate
 from irc.ir import Graph
 from irc.pass_manager import Pass, PassContext, register_pass
 from irc.rewrite import Match, Op, Rewriter, Rule, apply_rules
@@ -48,7 +49,7 @@ class Fold(Pass):
 
         def rewrite(m: Match, rw: Rewriter) -> list:
             node = m.root
-            results = node.opdef.run([v.const_value for v in node.inputs], node.attrs)
+            results = evaluate(node, [v.const_value for v in node.inputs])
             return [rw.const(np.asarray(r).astype(v.type.dtype.storage, copy=False),
                              name=v.name, type=v.type)
                     for v, r in zip(node.outputs, results)]

@@ -362,7 +362,7 @@ class OpDef:
             raise TypeInferenceError(f"{where}: {err}")
         try:
             res = self.infer(list(types), attrs)
-        except (ValueError, IndexError, KeyError, TypeError) as e:
+        except (ValueError, IndexError, KeyError, TypeError, ArithmeticError) as e:
             shown = ", ".join(str(t) for t in types)
             raise TypeInferenceError(f"{where}: {e} (operand types: {shown})") from None
         return [res] if isinstance(res, TensorType) else list(res)
@@ -474,7 +474,7 @@ def require_same_dtype(types: Sequence[TensorType]) -> DType:
 
 
 def normalize_axis(axis: int, rank: int, what: str = "axis") -> int:
-    if not -rank <= axis < max(rank, 1):
+    if not -rank <= axis < rank:
         raise ValueError(f"{what} {axis} is out of range for rank {rank}")
-    return axis % rank if rank else 0
+    return axis % rank
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..dtypes import DType
+from ..dtypes import DType, wrap_int
 from ..types import TensorType
 from ._registry import (Attr, DTypeAttr, Enum, Float, Int, Ints, OpDef, Operand,
                         broadcast_shapes, float_like, normalize_axis, register_op,
@@ -447,10 +447,7 @@ def cast_array(x: Array, to: DType) -> Array:
         return out
     if to.bits >= 8:
         return x.astype(to.storage)
-    v = x.astype(np.int64) & ((1 << to.bits) - 1)
-    if to.signed:
-        v = np.where(v >= 1 << (to.bits - 1), v - (1 << to.bits), v)
-    return np.asarray(v, dtype=to.storage)
+    return wrap_int(x, to)
 
 
 @register_op

@@ -78,3 +78,30 @@ def test_random_inputs_match_types() -> None:
     assert ins["f"].dtype == np.float32
     assert ins["q"].min() >= -8 and ins["q"].max() <= 7
     assert ins["m"].dtype == np.bool_
+
+
+def test_sub_byte_integer_results_wrap_and_fold_agrees() -> None:
+    import irc
+    b = Builder("w")
+    x = b.input("x", TensorType(DType.I4, (3,)))
+    c = b.const(np.array([7, 1, -8], np.int8), type=TensorType(DType.I4, (3,)))
+    g = b.finish(b.nn.add(x, c, name="y"))
+    out = run(g, {"x": np.array([1, 7, -1], np.int8)})["y"]
+    np.testing.assert_array_equal(out, [-8, -8, 7])          # modulo 16, two's complement
+    # folding the same add over constants gives the same wrapped values
+    b2 = Builder("f")
+    k = b2.const(np.array([1, 7, -1], np.int8), type=TensorType(DType.I4, (3,)))
+    c2 = b2.const(np.array([7, 1, -8], np.int8), type=TensorType(DType.I4, (3,)))
+    g2 = irc.compile(b2.finish(b2.nn.add(k, c2, name="y")), "fold", verify_each=True)
+    np.testing.assert_array_equal(g2.nodes[-1].attrs["value"], [-8, -8, 7])
+
+
+def test_result_dtype_mismatch_is_reported() -> None:
+    g = graph()
+
+    class Sloppy(Interpreter):
+        def run_node(self, node, args):  # type: ignore[no-untyped-def]
+            return [r.astype(np.float64) for r in super().run_node(node, args)]
+
+    with pytest.raises(InterpreterError, match="is a float64 array but its type says f32"):
+        Sloppy(g).run(random_inputs(g))
