@@ -46,6 +46,13 @@ def register_encoding(kind: EncodingKind) -> EncodingKind:
     return kind
 
 
+def unregister_encoding(name: str) -> None:
+    """Remove an encoding kind (for tests and plugins that clean up after themselves)."""
+    if name == "dense":
+        raise ValueError("the dense encoding cannot be unregistered")
+    _KINDS.pop(name, None)
+
+
 def encoding_kinds() -> dict[str, EncodingKind]:
     return dict(_KINDS)
 

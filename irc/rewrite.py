@@ -289,6 +289,10 @@ def _try_rewrite(graph: Graph, rule: Rule, m: Match, new_list: list[Node], dead:
             _discard(graph, rw.new_nodes)
             return (f"%{format_name(old.name)} is a graph output and its replacement is a graph "
                     "input/output; keeping the node preserves the output name"), False
+        why = _encoding_refused(old, new)
+        if why:
+            _discard(graph, rw.new_nodes)
+            return why, False
         if old.type.shape != new.type.shape or old.type.dtype != new.type.dtype:
             _discard(graph, rw.new_nodes)
             raise ValueError(f"rule {rule.name} would replace %{old.name}: {old.type} by "
@@ -317,6 +321,19 @@ def _try_rewrite(graph: Graph, rule: Rule, m: Match, new_list: list[Node], dead:
             if id(new) in created and new.name != name and name not in graph._names:
                 graph.rename(new, name)
     return None, True
+
+
+def _encoding_refused(old: Value, new: Value) -> str | None:
+    """Why a reader of ``old`` cannot take the encoded constant ``new``, or None."""
+    enc = new.type.encoding
+    if enc.is_dense:
+        return None
+    for node, k in old.uses:
+        slot = node.opdef.operand_for(k, len(node.inputs))
+        if "*" not in slot.encodings and enc.kind not in slot.encodings:
+            return (f"replacement %{format_name(new.name)} is encoded {enc}, which operand {k} "
+                    f"of {node.short()} does not accept")
+    return None
 
 
 def _discard(graph: Graph, nodes: list[Node]) -> None:

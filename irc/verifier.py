@@ -63,7 +63,7 @@ def verify_problems(graph: Graph) -> list[str]:
                 problems.append(f"{where}: result %{format_name(v.name)} does not point back "
                                 "to its producer")
             define(v, where)
-        problems.extend(f"{where}: {p}" for p in _check_node(node))
+        problems.extend(f"{where}: {p}" for p in node_problems(node))
 
     for v in graph.outputs:
         if id(v) not in defined:
@@ -73,7 +73,9 @@ def verify_problems(graph: Graph) -> list[str]:
     return problems
 
 
-def _check_node(node: Node) -> list[str]:
+def node_problems(node: Node) -> list[str]:
+    """Problems of one node on its own: op, operands, attributes, result types,
+    encodings, and the op's verify hook (SSA is checked by :func:`verify_problems`)."""
     if not has_op(node.op):
         try:
             get_op(node.op)

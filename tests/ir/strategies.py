@@ -35,6 +35,7 @@ from irc.ir import Graph, Value
 from irc.ops import (ArrayAttr, Bool, DTypeAttr, Enum, Float, Floats, Int, Ints, OpDef, Str,
                      all_ops)
 from irc.types import Encoding, PerAxis, PerTensor, TensorType
+from irc.verifier import node_problems
 
 __all__ = ["arrays_for", "attr_values", "dtypes", "graphs", "names", "shapes", "tensor_types"]
 
@@ -350,11 +351,9 @@ def _try_op(draw: Any, g: Graph, values: list[Value], op: OpDef) -> list[Value]:
     node = g.make_node(op.name, operands, attrs, output_types=types, output_names=out_names,
                        name=loc)
     g.append(node)
-    try:
-        problems = list(op.verify(node))
-    except Exception:      # noqa: BLE001 - a verify that cannot cope: not a valid node
-        problems = ["verify raised"]
-    if problems:
+    if node_problems(node):     # e.g. an encoded constant the op does not accept
+        g.erase(node)
+        return []
         g.erase(node)
         return []
     return list(node.outputs)

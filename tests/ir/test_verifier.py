@@ -7,7 +7,7 @@ import pytest
 
 from irc.builder import Builder
 from irc.dtypes import DType
-from irc.encodings import EncodingKind, encoding_kinds, register_encoding
+from irc.encodings import EncodingKind, register_encoding, unregister_encoding
 from irc.errors import VerifyError
 from irc.ir import Node, Value
 from irc.types import Encoding, PerTensor, TensorType
@@ -63,11 +63,15 @@ def test_const_payload_must_fit_type() -> None:
     assert any("values [-9, 9] exceed the range [-8, 7] of i4" in p for p in problems)
 
 
-if "testpack" not in encoding_kinds():
+@pytest.fixture
+def testpack():  # type: ignore[no-untyped-def]
+    """A test-only encoding, registered for one test (the registry is global)."""
     register_encoding(EncodingKind("testpack", doc="test-only encoding"))
+    yield
+    unregister_encoding("testpack")
 
 
-def test_encodings_checked() -> None:
+def test_encodings_checked(testpack: None) -> None:
     g = graph()
     c = g.nodes[0]
     c.outputs[0].type = c.outputs[0].type.with_(encoding=Encoding("nosuch"))
