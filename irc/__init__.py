@@ -32,18 +32,20 @@ __version__ = "0.1.0"
 def compile(graph: Graph, passes: str | list[Pass], target: str = "generic",
             calib_data: Any = None, *, seed: int = 0, verify_each: bool = False,
             time_passes: bool = False, print_ir_after: Any = None,
-            statistics: bool = False, copy: bool = True, **options: Any) -> Graph:
+            statistics: bool = False, copy: bool = True,
+            options: Mapping[str, Any] | None = None) -> Graph:
     """Run the pipeline ``passes`` (e.g. ``"fold,dce,fuse-bn"``) over ``graph``.
 
     The input graph is left untouched unless ``copy=False``.  ``verify_each``
     verifies before and after every pass; ``time_passes``/``statistics`` print
-    tables to stderr; extra keyword ``options`` land in ``PassContext.options``.
+    tables to stderr; ``options`` (e.g. ``{"trace_rewrites": True}``) land in
+    ``PassContext.options`` for passes to read.
     """
     from .pass_manager import PassContext as _Ctx
     from .pass_manager import run_pipeline
     g = graph.copy() if copy else graph
     ctx = _Ctx(target=target, calib_data=calib_data, seed=seed)
-    ctx.options.update(options)
+    ctx.options.update(options or {})
     return run_pipeline(g, passes, verify_each=verify_each, time_passes=time_passes,
                         print_ir_after=print_ir_after, statistics=statistics, ctx=ctx)
 

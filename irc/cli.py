@@ -56,7 +56,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     result = irc.compile(graph, args.passes, target=args.target, seed=args.seed,
                          verify_each=args.verify_each, time_passes=args.time_passes,
                          print_ir_after=print_after, statistics=args.statistics, copy=False,
-                         **options)
+                         options=options)
     irc.verify(result)
     irc.save(result, out)
     print(f"wrote {out} ({len(result.nodes)} nodes)", file=sys.stderr)
@@ -98,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     import irc
     from .interpreter import random_inputs
     graph = irc.load(args.model)
+    irc.verify(graph)
     names = [v.name for v in graph.inputs]
     if args.random_inputs:
         feeds = random_inputs(graph, seed=args.seed)
@@ -107,20 +108,27 @@ def cmd_run(args: argparse.Namespace) -> int:
                              f"({', '.join(names)}) or --random-inputs")
         feeds = _parse_inputs(args.input, names)
     outputs = irc.run(graph, feeds)
+    files = {name: _safe_filename(name) + ".npy" for name in outputs}
     if args.output_dir:
+        clash = [n for n in outputs if list(files.values()).count(files[n]) > 1]
+        if clash:
+            raise InputError(f"outputs {', '.join(clash)} map to the same file name in "
+                             f"{args.output_dir}; rename them in the model")
         from .io import atomic_write_bytes
         import io as _io
         d = Path(args.output_dir)
+        if d.exists() and not d.is_dir():
+            raise InputError(f"--output-dir {d}: exists and is not a directory")
         d.mkdir(parents=True, exist_ok=True)
         for name, arr in outputs.items():
             buf = _io.BytesIO()
             np.save(buf, arr, allow_pickle=False)
-            atomic_write_bytes(d / f"{_safe_filename(name)}.npy", buf.getvalue())
+            atomic_write_bytes(d / files[name], buf.getvalue())
     for name, arr in outputs.items():
         flat = arr.reshape(-1)
         head = np.array2string(flat[:6], precision=5, separator=", ")
         more = " ..." if flat.size > 6 else ""
-        where = f" -> {Path(args.output_dir) / (_safe_filename(name) + '.npy')}" if args.output_dir else ""
+        where = f" -> {Path(args.output_dir) / files[name]}" if args.output_dir else ""
         print(f"{name}: {arr.dtype}{list(arr.shape)} {head}{more}{where}")
     return 0
 
@@ -168,10 +176,10 @@ def cmd_show(args: argparse.Namespace) -> int:
     from .printer import print_graph
     graph = irc.load(args.model)
     if args.ir or args.generic:
-        sys.stdout.write(print_graph(graph, generic=args.generic))
-        if not print_graph(graph).endswith("\n"):
-            sys.stdout.write("\n")
+        text = print_graph(graph, generic=args.generic)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
+        irc.verify(graph)
         print(summary(graph))
     return 0
 
@@ -209,7 +217,15 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run 'irc COMMAND --help' for a command's options.")
     p.add_argument("--version", action="version", version=f"irc {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    _add = sub.add_parser
+
+    def add_parser(name: str, **kw):  # type: ignore[no-untyped-def]
+        return _add(name, parents=[common], **kw)
+    sub.add_parser = add_parser  # type: ignore[method-assign]
 
     c = sub.add_parser("compile", help="run a pass pipeline over a model and write the result",
                        description="Run a pass pipeline over MODEL and write OUT; OUT's "
@@ -281,6 +297,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"irc: error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:        # unreadable input, unwritable output, a directory...
+        if args.debug:
+            raise
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"irc: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        if args.debug:
+            raise
+        print("irc: error: out of memory (is a tensor in the model absurdly large?)",
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("irc: interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .dtypes import wrap_int
+from .dtypes import DType, wrap_int
 from .errors import InputError, InterpreterError, IrcError
 from .ir import Graph, Node, Value, format_name
 
@@ -35,6 +35,9 @@ class Interpreter:
                 if last.get(id(v)) == i and id(v) not in keep:
                     if all(v is not u for u in self._free_after[i]):
                         self._free_after[i].append(v)
+            for v in node.outputs:          # results nobody reads die at once
+                if id(v) not in last and id(v) not in keep:
+                    self._free_after[i].append(v)
 
     # -- hook ---------------------------------------------------------------------
     def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -103,16 +106,27 @@ class Interpreter:
         for v in self.graph.inputs:
             arr = np.asarray(inputs[v.name])
             storage = v.type.dtype.storage
+            dt = v.type.dtype
             if arr.dtype != storage:
                 if not np.can_cast(arr.dtype, storage, casting="same_kind"):
                     raise InputError(f"input '{v.name}' has dtype {arr.dtype}, expected "
-                                     f"{v.type.dtype} ({storage})")
+                                     f"{dt} ({storage})")
+                if dt.is_int and arr.dtype.kind in "iu":
+                    _check_int_range(v.name, arr, dt)
                 arr = arr.astype(storage)
+            elif dt.is_int and dt.bits < 8:
+                _check_int_range(v.name, arr, dt)
             if arr.shape != v.type.shape:
                 raise InputError(f"input '{v.name}' has shape {list(arr.shape)}, expected "
                                  f"{list(v.type.shape)}")
             out.append(arr)
         return out
+
+
+def _check_int_range(name: str, arr: np.ndarray, dt: "DType") -> None:
+    if arr.size and (int(arr.min()) < dt.min or int(arr.max()) > dt.max):
+        raise InputError(f"input '{name}' has values in [{int(arr.min())}, {int(arr.max())}], "
+                         f"outside the range [{dt.min}, {dt.max}] of {dt}")
 
 
 def evaluate(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
@@ -121,13 +135,11 @@ def evaluate(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
     byte; see :func:`irc.dtypes.wrap_int`).  Constant folding uses this too, so a
     folded constant is exactly what the interpreter would have computed."""
     results = node.opdef.run(args, node.attrs)
-    out = []
-    for v, r in zip(node.outputs, results):
+    for k, (v, r) in enumerate(zip(node.outputs, results)):
         dt = v.type.dtype
         if dt.is_int and dt.bits < 8 and isinstance(r, np.ndarray) and r.dtype == dt.storage:
-            r = wrap_int(r, dt)
-        out.append(r)
-    return out + list(results[len(node.outputs):])
+            results[k] = wrap_int(r, dt)
+    return results
 
 
 def run(graph: Graph, inputs: Mapping[str, Any]) -> dict[str, np.ndarray]:

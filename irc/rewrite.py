@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .ir import Graph, Node, Value, format_name
-from .types import TensorType
+from .types import DENSE, TensorType
 
 
 # ---------------------------------------------------------------------------
@@ -40,8 +40,9 @@ class Match:
     """Bindings of a successful match: ``m["x"]`` is a bound Value or Node
     (``None`` for an absent optional operand); ``m.root`` is the root node."""
 
-    def __init__(self, root: Node) -> None:
+    def __init__(self, root: Node, graph_outputs: frozenset[int] = frozenset()) -> None:
         self.root = root
+        self.graph_outputs = graph_outputs   # ids of values that are graph outputs
         self.bindings: dict[str, Any] = {}
         self.nodes: list[Node] = []      # every matched node, producers first, root last
 
@@ -154,8 +155,11 @@ class Op(Pattern):
             return "missing operand"
         if v.producer is None:
             return f"%{format_name(v.name)} is a graph input"
-        if self.one_use and len(v.uses) != 1:
-            return f"%{format_name(v.name)} has {len(v.uses)} uses (pattern needs one)"
+        if self.one_use:
+            if id(v) in m.graph_outputs:
+                return f"%{format_name(v.name)} is also a graph output (pattern needs one use)"
+            if len(v.uses) != 1:
+                return f"%{format_name(v.name)} has {len(v.uses)} uses (pattern needs one)"
         return self.match_node(v.producer, m)
 
 
@@ -243,8 +247,9 @@ def apply_rules(graph: Graph, rules: Iterable[Rule], *, max_sweeps: int = 100,
                 continue
             candidates = by_root.get(node.op, []) + wildcard
             done = False
+            frozen_outputs = frozenset(outputs)
             for rule in candidates:
-                m = Match(node)
+                m = Match(node, frozen_outputs)
                 why = rule.pattern.match_node(node, m)
                 if why is None and rule.check is not None:
                     why = rule.check(m)
@@ -264,6 +269,21 @@ def apply_rules(graph: Graph, rules: Iterable[Rule], *, max_sweeps: int = 100,
         outputs = {id(v) for v in graph.outputs}
         if not fired_this_sweep:
             break
+    return stats
+
+
+def run_rules(graph: Graph, rules: Iterable[Rule], ctx: Any, *, total: str | None = None,
+              max_sweeps: int = 100) -> RewriteStats:
+    """:func:`apply_rules` as passes use it: traces go to ``ctx.log`` when the
+    ``trace_rewrites`` option is on (``irc compile --trace-rewrites``); how often
+    each rule fired is counted into the pass statistics, plus the sum under
+    ``total`` if given (counted even when zero, so tests can pin it)."""
+    trace = ctx.log if ctx.options.get("trace_rewrites") else None
+    stats = apply_rules(graph, rules, max_sweeps=max_sweeps, trace=trace)
+    for name, n in stats.fired.items():
+        ctx.count(name, n)
+    if total is not None:
+        ctx.count(total, stats.total)
     return stats
 
 
@@ -293,7 +313,7 @@ def _try_rewrite(graph: Graph, rule: Rule, m: Match, new_list: list[Node], dead:
         if why:
             _discard(graph, rw.new_nodes)
             return why, False
-        if old.type.shape != new.type.shape or old.type.dtype != new.type.dtype:
+        if old.type.with_(encoding=DENSE) != new.type.with_(encoding=DENSE):
             _discard(graph, rw.new_nodes)
             raise ValueError(f"rule {rule.name} would replace %{old.name}: {old.type} by "
                              f"%{new.name}: {new.type}")
@@ -314,11 +334,13 @@ def _try_rewrite(graph: Graph, rule: Rule, m: Match, new_list: list[Node], dead:
             graph.forget(node)
             dead.add(id(node))
             stats.erased += 1
+    if id(root) not in dead:
+        new_list.append(root)      # an impure root stays (after its replacement)
     # a value the rewrite created takes over the name of the result it replaces
     created = {id(v) for n in rw.new_nodes for v in n.outputs}
     if id(root) in dead:
         for name, new in zip(old_names, repl):
-            if id(new) in created and new.name != name and name not in graph._names:
+            if id(new) in created and new.name != name and not graph.has_name(name):
                 graph.rename(new, name)
     return None, True
 
@@ -342,4 +364,4 @@ def _discard(graph: Graph, nodes: list[Node]) -> None:
 
 
 __all__ = ["Const", "Match", "Op", "Pattern", "Rewriter", "Rule", "RewriteStats", "Var",
-           "apply_rules"]
+           "apply_rules", "run_rules"]

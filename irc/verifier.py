@@ -11,14 +11,17 @@
   the payload fits the type);
 * encodings: only constants may be encoded, well-formed, legal for the array,
   and accepted by every consuming operand slot;
+* quantization parameters: only on integer types, zero points within range;
 * the op's own ``verify`` hook.
 """
 
 from __future__ import annotations
 
+from .encodings import validate_encoding
 from .errors import IrcError, VerifyError
 from .ir import Graph, Node, format_name
 from .ops import get_op, has_op
+from .types import PerTensor, TensorType
 
 
 def verify(graph: Graph) -> None:
@@ -45,9 +48,14 @@ def verify_problems(graph: Graph) -> list[str]:
             names[v.name] = where
 
     for v in graph.inputs:
+        where = f"graph input %{format_name(v.name)}"
         if v.producer is not None:
-            problems.append(f"graph input %{format_name(v.name)} claims a producer")
-        define(v, f"graph input %{format_name(v.name)}")
+            problems.append(f"{where} claims a producer")
+        if not v.type.encoding.is_dense:
+            problems.append(f"{where} has encoding {v.type.encoding}; only constants may "
+                            "be encoded")
+        problems.extend(f"{where}: {p}" for p in type_problems(v.type))
+        define(v, where)
 
     for i, node in enumerate(graph.nodes):
         where = f"{node.short()} [node {i}]"
@@ -71,6 +79,27 @@ def verify_problems(graph: Graph) -> list[str]:
     if not graph.outputs:
         problems.append("graph has no outputs")
     return problems
+
+
+def type_problems(t: TensorType) -> list[str]:
+    """Problems of a type on its own: quantization only on integer types with
+    zero points the dtype can hold; a well-formed encoding."""
+    out: list[str] = []
+    q = t.quant
+    if q is not None:
+        if not t.dtype.is_int:
+            out.append(f"type {t} has quantization parameters but {t.dtype} is not an "
+                       "integer type")
+        else:
+            zps = [q.zero_point] if isinstance(q, PerTensor) else list(q.zero_points)
+            bad = [z for z in zps if not t.dtype.min <= z <= t.dtype.max]
+            if bad:
+                out.append(f"type {t}: zero point {bad[0]} is outside the range "
+                           f"[{t.dtype.min}, {t.dtype.max}] of {t.dtype}")
+    why = validate_encoding(t.encoding)
+    if why:
+        out.append(f"type {t}: {why}")
+    return out
 
 
 def node_problems(node: Node) -> list[str]:
@@ -105,6 +134,8 @@ def node_problems(node: Node) -> list[str]:
             if v.type != t:
                 out.append(f"result %{format_name(v.name)} is declared {v.type} but "
                            f"{node.op}'s type rule gives {t}")
+    for v in node.outputs:
+        out.extend(f"result %{format_name(v.name)}: {p}" for p in type_problems(v.type))
     # encodings: results of non-const ops are dense; consumers must accept them
     for v in node.outputs:
         if node.op != "const" and not v.type.encoding.is_dense:

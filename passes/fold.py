@@ -17,7 +17,8 @@ import numpy as np
 from irc.interpreter import evaluate
 from irc.ir import Graph
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.rewrite import Match, Op, Rewriter, Rule, apply_rules
+from irc.errors import PipelineError
+from irc.rewrite import Match, Op, Rewriter, Rule, run_rules
 
 
 @register_pass
@@ -28,6 +29,12 @@ class Fold(Pass):
     name: ClassVar[str] = "fold"
     max_elements: int = field(default=1 << 20, metadata={
         "doc": "largest folded result (elements) allowed to exceed its operands' total size"})
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.max_elements < 0:
+            raise PipelineError(f"pass 'fold': option 'max_elements' must be >= 0, got "
+                                f"{self.max_elements}")
 
     def rules(self) -> list[Rule]:
         def check(m: Match) -> str | None:
@@ -57,11 +64,7 @@ class Fold(Pass):
         return [Rule("fold-constant", Op(None, rest=True), rewrite, check)]
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
-        stats = apply_rules(graph, self.rules(), trace=_tracer(ctx))
+        stats = run_rules(graph, self.rules(), ctx)
         ctx.count("folded", stats.fired.get("fold-constant", 0))
         ctx.count("erased", stats.erased)
         return graph
-
-
-def _tracer(ctx: PassContext):  # type: ignore[no-untyped-def]
-    return ctx.log if ctx.options.get("trace_rewrites") else None

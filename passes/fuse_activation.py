@@ -10,8 +10,9 @@ it when the producer has no other reader.  Clamps compose by intersection::
 This is exactly the form integer lowering wants: a fused clamp becomes the
 quantized kernel's saturation bounds.
 
-Which ops are clamps is a per-op hook (``as_clamp``), so a user's own
-activation op becomes fusable by registering the hook next to its definition.
+Which ops are clamps is a per-op hook (``as_clamp``, registered next to the op:
+see ``irc/ops/nn_elementwise.py``), so a user's own activation op becomes
+fusable by registering the hook next to its definition.
 """
 
 from __future__ import annotations
@@ -19,32 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-import numpy as np
-
 from irc.ir import Graph, Node, Value
-from irc.ops import get_op, has_op, op_hook
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.rewrite import Match, Op, Rewriter, Rule, Var, apply_rules
-
-
-@op_hook("nn.relu", "as_clamp")
-def _relu_clamp(node: Node) -> tuple[float, float]:
-    return (0.0, np.inf)
-
-
-@op_hook("nn.clip", "as_clamp")
-def _clip_clamp(node: Node) -> tuple[float, float]:
-    return (node.attrs["min"], node.attrs["max"])
-
-
-def _relu6_clamp(node: Node) -> tuple[float, float]:
-    return (0.0, 6.0)
-
-
-def _register_late_hooks() -> None:
-    # relu6 may be defined in a module that registers after this one imports
-    if has_op("nn.relu6") and get_op("nn.relu6").hook("as_clamp") is None:
-        op_hook("nn.relu6", "as_clamp")(_relu6_clamp)
+from irc.rewrite import Match, Op, Rewriter, Rule, run_rules
 
 
 def _clamp_of(node: Node) -> tuple[float, float] | None:
@@ -85,12 +63,9 @@ class FuseActivation(Pass):
     name: ClassVar[str] = "fuse-activation"
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
-        _register_late_hooks()
         rule = Rule("fuse-clamp",
                     Op(None, Op(None, rest=True, bind="inner"),
                        where=lambda n: n.opdef.hook("as_clamp") is not None),
                     _rewrite, _check)
-        stats = apply_rules(graph, [rule],
-                            trace=ctx.log if ctx.options.get("trace_rewrites") else None)
-        ctx.count("fused", stats.total)
+        run_rules(graph, [rule], ctx, total="fused")
         return graph

@@ -30,10 +30,8 @@ import numpy as np
 
 from irc.ir import Graph, Value
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.rewrite import Const, Match, Op, Rewriter, Rule, Var, apply_rules
-
-_NO_CLAMP = (-np.inf, np.inf)
-
+from irc.ops.nn_elementwise import NO_CLAMP
+from irc.rewrite import Const, Match, Op, Rewriter, Rule, Var, run_rules
 
 def _bn_affine(m: Match) -> tuple[np.ndarray, np.ndarray]:
     """(s, t) of the matched batch norm, in float64."""
@@ -50,7 +48,7 @@ def _bn(inner: Op) -> Op:
 
 def _check_linear(m: Match) -> str | None:
     lin = m["lin"]
-    if tuple(lin.attrs.get("clamp", _NO_CLAMP)) != _NO_CLAMP:
+    if tuple(lin.attrs.get("clamp", NO_CLAMP)) != NO_CLAMP:
         return f"{lin.op} has a fused activation between it and the batch norm"
     if not lin.output.type.dtype.is_float:
         return "not a float op"
@@ -136,9 +134,5 @@ class FuseBatchNorm(Pass):
     name: ClassVar[str] = "fuse-bn"
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
-        stats = apply_rules(graph, fuse_bn_rules(),
-                            trace=ctx.log if ctx.options.get("trace_rewrites") else None)
-        for rule, n in stats.fired.items():
-            ctx.count(rule, n)
-        ctx.count("fused", stats.total)
+        run_rules(graph, fuse_bn_rules(), ctx, total="fused")
         return graph

@@ -14,7 +14,9 @@ Rules (each is a pattern with a check; the check's reason shows in traces):
   composing permutations: ``out[i] = in[p[q[i]]]``).
 
 A no-op whose result is a graph output and whose operand is a graph input is
-kept, so the graph's output names do not change.
+kept, so the graph's output names do not change.  Like other inference compilers,
+irc treats signed zeros as equal here: ``x + 0.0`` turns ``-0.0`` into ``+0.0``
+while ``x`` does not, and the rule removes the add anyway.
 """
 
 from __future__ import annotations
@@ -25,18 +27,19 @@ from typing import ClassVar
 import numpy as np
 
 from irc.ir import Graph, Value
+from irc.types import DENSE
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.rewrite import Const, Match, Op, Rewriter, Rule, Var, apply_rules
+from irc.ops.nn_elementwise import NO_CLAMP
+from irc.rewrite import Const, Match, Op, Rewriter, Rule, Var, run_rules
 
 _RESHAPE_LIKE = ("nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze")
-_NO_CLAMP = (-np.inf, np.inf)
 
 
 def _same_shape(m: Match) -> str | None:
     if len(m.root.outputs) != 1:
         return f"has {len(m.root.outputs)} results"
     x, y = m["x"], m.root.outputs[0]
-    if x.type.shape != y.type.shape or x.type.dtype != y.type.dtype:
+    if x.type.with_(encoding=DENSE) != y.type:
         return f"changes {x.type} into {y.type}"
     return None
 
@@ -46,8 +49,8 @@ def _forward(m: Match, rw: Rewriter) -> Value:
 
 
 def _identity_perm(m: Match) -> str | None:
-    perm = m.root.attrs["perm"]
-    if perm and tuple(perm) != tuple(range(len(perm))):
+    perm = _transpose_perm(m.root)
+    if perm != tuple(range(len(perm))):
         return f"permutation {list(perm)} is not the identity"
     return _same_shape(m)
 
@@ -65,7 +68,7 @@ def _zero_pads(m: Match) -> str | None:
 def _neutral(value: float):  # type: ignore[no-untyped-def]
     def check(m: Match) -> str | None:
         c = m.const("c")
-        if m.root.attrs.get("clamp", _NO_CLAMP) != _NO_CLAMP:
+        if m.root.attrs.get("clamp", NO_CLAMP) != NO_CLAMP:
             return "has a fused activation"
         if not np.all(c == value):
             return f"constant is not all {value:g}"
@@ -128,9 +131,6 @@ class NoopElimination(Pass):
     name: ClassVar[str] = "noop-elim"
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
-        stats = apply_rules(graph, noop_rules(),
-                            trace=ctx.log if ctx.options.get("trace_rewrites") else None)
-        for rule, n in stats.fired.items():
-            ctx.count(rule, n)
+        stats = run_rules(graph, noop_rules(), ctx)
         ctx.count("removed", stats.erased)
         return graph

@@ -90,7 +90,9 @@ def run_golden(path: Path) -> None:
     # 1. how many rewrites fired
     got = {f"{p}.{k}": v for p, d in ctx.statistics.items() for k, v in d.items()}
     for key, want in stats_expect.items():
-        assert got.get(key, 0) == want, (
+        assert key in got, (f"{path.name}: no statistic {key} (misspelt, or the pass did not "
+                            f"run); statistics: {got}")
+        assert got[key] == want, (
             f"{path.name}: statistic {key} = {got.get(key, 0)}, expected {want}\n"
             f"all statistics: {got}\nresult:\n{printed}")
 

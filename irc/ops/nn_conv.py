@@ -15,7 +15,7 @@ from ..types import TensorType
 from ._registry import (Attr, Int, Ints, OpDef, Operand, float_like, register_op, require_float,
                         require_same_dtype)
 from ._window import AUTO_PAD, DILATIONS, PADS, STRIDES, Window, padded, taps, window
-from .nn_elementwise import CLAMP, _clamp
+from .nn_elementwise import CLAMP, apply_clamp
 
 Array = np.ndarray
 GROUPS = Attr("groups", Int(min=1), 1, "number of channel groups (C for depthwise)")
@@ -115,7 +115,7 @@ class Conv2d(OpDef):
             y = y.reshape(n, o, oh, ow)
         if len(inputs) == 3:
             y += inputs[2].astype(acc, copy=False)[None, :, None, None]
-        return _clamp(y.astype(inputs[0].dtype, copy=False), attrs)
+        return apply_clamp(y.astype(inputs[0].dtype, copy=False), attrs)
 
 
 OUTPUT_PADDING = Attr("output_padding", Ints(2, min=0), (0, 0),
@@ -192,4 +192,4 @@ class ConvTranspose2d(OpDef):
         y = full[:, :, top: top + oh, left: left + ow]
         if len(inputs) == 3:
             y = y + inputs[2].astype(acc, copy=False)[None, :, None, None]
-        return _clamp(np.ascontiguousarray(y).astype(inputs[0].dtype, copy=False), attrs)
+        return apply_clamp(np.ascontiguousarray(y).astype(inputs[0].dtype, copy=False), attrs)

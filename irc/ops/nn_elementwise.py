@@ -18,6 +18,7 @@ import numpy as np
 from ..types import TensorType
 from ._numerics import erf as _erf64
 from ._registry import (Attr, Enum, Float, Floats, OpDef, Operand, broadcast_shapes, float_like,
+                        op_hook,
                         register_op, require_float, require_same_dtype)
 
 Array = np.ndarray
@@ -65,17 +66,40 @@ def broadcasts_to(src: tuple[int, ...], dst: tuple[int, ...]) -> bool:
     return all(s in (1, d) for s, d in zip(src[::-1], dst[::-1]))
 
 
-def _clamp(y: Array, attrs: dict[str, Any]) -> Array:
-    """Apply a fused ``clamp = [lo, hi]`` attribute (see passes/fuse_activation.py)."""
-    lo, hi = attrs.get("clamp", (-np.inf, np.inf))
-    if lo == -np.inf and hi == np.inf:
+#: ``clamp`` bounds that change nothing.
+NO_CLAMP = (-np.inf, np.inf)
+
+
+def clip_array(y: Array, lo: float, hi: float) -> Array:
+    """``min(max(y, lo), hi)`` in ``y``'s own dtype.  Integer tensors are clamped
+    with integer bounds (``ceil(lo)``, ``floor(hi)``, infinities meaning the
+    dtype's limits) so no value ever round-trips through float64."""
+    y = np.asarray(y)
+    if (lo, hi) == NO_CLAMP:
         return y
+    if y.dtype.kind in "iu":
+        info = np.iinfo(y.dtype)
+
+        def bound(b: float, rounded: Callable[[float], float], missing: int) -> int:
+            if math.isnan(b):
+                return missing                          # a NaN bound bounds nothing
+            if math.isinf(b):
+                return info.max if b > 0 else info.min
+            return max(info.min, min(info.max, int(rounded(b))))
+        ilo, ihi = bound(lo, math.ceil, info.min), bound(hi, math.floor, info.max)
+        return np.asarray(np.clip(y, y.dtype.type(ilo), y.dtype.type(ihi)), dtype=y.dtype)
     return np.asarray(np.clip(y, lo, hi), dtype=y.dtype)
+
+
+def apply_clamp(y: Array, attrs: dict[str, Any]) -> Array:
+    """Apply a fused ``clamp = [lo, hi]`` attribute (see passes/fuse_activation.py)."""
+    lo, hi = attrs.get("clamp", NO_CLAMP)
+    return clip_array(y, lo, hi)
 
 
 #: The ``clamp`` attribute carried by ops that can absorb a following
 #: relu/relu6/clip: the result is ``min(max(y, lo), hi)``.
-CLAMP = Attr("clamp", Floats(2), (-np.inf, np.inf),
+CLAMP = Attr("clamp", Floats(2), NO_CLAMP,
              "fused activation bounds [lo, hi] applied to the result")
 
 
@@ -104,7 +128,7 @@ def _binary(op_name: str, fn: Callable[[Array, Array], Array], doc: str,
                             "float_only": float_only}
     if clamp:
         body["attrs"] = (CLAMP,)
-        body["compute"] = lambda self, inputs, attrs: _clamp(np.asarray(fn(*inputs)), attrs)
+        body["compute"] = lambda self, inputs, attrs: apply_clamp(np.asarray(fn(*inputs)), attrs)
     else:
         body["compute"] = lambda self, inputs, attrs: np.asarray(fn(*inputs))
     cls = type(_class_name(op_name), (_Binary,), body)
@@ -186,8 +210,14 @@ class Clip(_Unary):
              Attr("max", Float(), np.inf, "upper bound"))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
-        x = inputs[0]
-        return np.asarray(np.clip(x, attrs["min"], attrs["max"]), dtype=x.dtype)
+        return clip_array(inputs[0], attrs["min"], attrs["max"])
+
+
+# --- activations that are clamps: the ``as_clamp`` hook gives their [lo, hi], so
+# passes/fuse_activation.py can fold them into a producer's ``clamp`` attribute.
+op_hook("nn.relu", "as_clamp")(lambda node: (0.0, np.inf))
+op_hook("nn.relu6", "as_clamp")(lambda node: (0.0, 6.0))
+op_hook("nn.clip", "as_clamp")(lambda node: (node.attrs["min"], node.attrs["max"]))
 
 
 @register_op

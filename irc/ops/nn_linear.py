@@ -13,7 +13,7 @@ import numpy as np
 from ..types import TensorType
 from ._registry import (Attr, Bool, Float, OpDef, Operand, broadcast_shapes, float_like,
                         register_op, require_float, require_same_dtype)
-from .nn_elementwise import CLAMP, _clamp, broadcasts_to
+from .nn_elementwise import CLAMP, apply_clamp, broadcasts_to
 
 Array = np.ndarray
 
@@ -60,7 +60,7 @@ class Matmul(OpDef):
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         a, b = _acc(*inputs)
-        return _clamp(np.asarray(np.matmul(a, b), dtype=inputs[0].dtype), attrs)
+        return apply_clamp(np.asarray(np.matmul(a, b), dtype=inputs[0].dtype), attrs)
 
 
 @register_op
@@ -107,4 +107,4 @@ class Gemm(OpDef):
             y *= attrs["alpha"]
         if len(arrs) == 3 and attrs["beta"] != 0.0:
             y += attrs["beta"] * arrs[2]
-        return _clamp(y.astype(inputs[0].dtype, copy=False), attrs)
+        return apply_clamp(y.astype(inputs[0].dtype, copy=False), attrs)

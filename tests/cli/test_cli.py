@@ -156,3 +156,36 @@ def test_trace_rewrites_explains(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert "fuse-bn-conv2d: not at" in r.stderr
     assert "has a fused activation between it and the batch norm" in r.stderr
+
+
+def test_os_errors_are_user_errors(tmp_path: Path) -> None:
+    (tmp_path / "d.irc").mkdir()
+    r = run_cli("show", str(tmp_path / "d.irc"))
+    assert r.returncode == 1 and "Traceback" not in r.stderr and "internal" not in r.stderr
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros(4, np.float32))
+    r = run_cli("run", str(GOLDEN / "fold.irc"), "--input", f"x={tmp_path / 'x2.npy'}")
+    assert r.returncode == 1
+    np.save(tmp_path / "x2.npy", np.zeros((2, 2), np.float32))
+    r = run_cli("run", str(GOLDEN / "fold.irc"), "--input", f"x={tmp_path / 'x2.npy'}",
+                "--output-dir", str(blocker))
+    assert r.returncode == 1 and "not a directory" in r.stderr
+    r = run_cli("compile", str(GOLDEN / "dce.irc"), "-p", "dce", "-o",
+                str(blocker / "sub" / "o.irc"))
+    assert r.returncode == 1 and "internal" not in r.stderr, r.stderr
+
+
+def test_debug_flag_after_subcommand(tmp_path: Path) -> None:
+    r = run_cli("show", str(tmp_path / "missing.irc"), "--debug")
+    assert r.returncode != 0 and "Traceback" in r.stderr
+
+
+def test_run_and_show_verify_first(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.irc"
+    bad.write_text("graph @g(%x: f32[2]) {\n  %y = nn.relu(%x) : f32[3]\n  return %y\n}\n")
+    for args in (["show", str(bad)], ["run", str(bad), "--random-inputs"]):
+        r = run_cli(*args)
+        assert r.returncode == 1
+        assert "declared f32[3] but nn.relu's type rule gives f32[2]" in r.stderr
