@@ -40,6 +40,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
     import irc
     _load_plugins(args)
     graph = irc.load(args.model)
+    irc.verify(graph)
     out = Path(args.output)
     print_after = None
     if args.print_ir_after:
@@ -191,6 +192,15 @@ def cmd_passes(args: argparse.Namespace) -> int:
     return 0
 
 
+def _first_sentence(doc: str, limit: int = 100) -> str:
+    """The first sentence of a docstring's first paragraph, on one line."""
+    para = " ".join(doc.split("\n\n")[0].split())
+    end = para.find(". ")
+    if 0 < end < limit:
+        return para[:end + 1]
+    return para if len(para) <= limit else para[:limit - 1] + "…"
+
+
 def cmd_ops(args: argparse.Namespace) -> int:
     from .ops import all_ops
     for name, op in all_ops().items():
@@ -198,7 +208,7 @@ def cmd_ops(args: argparse.Namespace) -> int:
             continue
         sig = ", ".join(o.name + ("?" if o.optional else "...") if (o.optional or o.variadic)
                         else o.name for o in op.operands)
-        first = op.doc.splitlines()[0] if op.doc else ""
+        first = _first_sentence(op.doc)
         print(f"{name}({sig})  {first}")
         if args.verbose:
             for a in op.attrs:
@@ -298,6 +308,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"irc: error: {e}", file=sys.stderr)
         return 1
+    except BrokenPipeError:     # `irc ops | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except OSError as e:        # unreadable input, unwritable output, a directory...
         if args.debug:
             raise
