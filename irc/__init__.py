@@ -51,7 +51,8 @@ def compile(graph: Graph, passes: str | list[Pass], target: str = "generic",
 
 
 def _load_builtin_passes() -> None:
-    from . import passes  # noqa: F401  (irc.passes registers the built-in passes)
+    import importlib
+    importlib.import_module("irc.passes")   # registers the built-in passes (passes/)
 
 
 _load_builtin_passes()

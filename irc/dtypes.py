@@ -99,7 +99,7 @@ def as_dtype(x: DType | str | np.dtype | type) -> DType:
         return x
     if isinstance(x, str) and x in _BY_SHORT:
         return _BY_SHORT[x]
-    return DType.from_numpy(x)
+    return DType.from_numpy(np.dtype(x))
 
 
 def wrap_int(values: np.ndarray, dtype: DType) -> np.ndarray:

@@ -44,7 +44,7 @@ def _fit_pieces() -> np.ndarray:
         def f(t: np.ndarray, a: float = a) -> np.ndarray:
             return np.array([math.erf(a + _WIDTH * (ti + 1.0) / 2.0) for ti in np.ravel(t)])
 
-        p = cheb.cheb2poly(cheb.chebinterpolate(f, _DEGREE))
+        p = cheb.cheb2poly(cheb.chebinterpolate(f, _DEGREE))  # type: ignore[type-var,arg-type]  # numpy stubs
         out[k, :len(p)] = p
     return out
 
