@@ -14,7 +14,7 @@ analyses are derived on demand (:mod:`irc.analysis`).
 from __future__ import annotations
 
 import itertools
-import re
+import struct
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -24,9 +24,6 @@ from .types import TensorType, tensor_type
 
 if TYPE_CHECKING:
     from .ops import OpDef
-
-_SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$-]*\Z")
-
 
 class Value:
     """An SSA value: a name, a type, its producer and its uses."""
@@ -136,10 +133,8 @@ class Node:
 
 
 def format_name(name: str) -> str:
-    """A value or graph name as printed after ``%``/``@`` (quoted when not simple);
-    the text form's own rule, :func:`irc.printer.format_name`."""
-    if _SIMPLE_NAME.match(name):
-        return name
+    """A value or graph name as printed after ``%``/``@`` (quoted when not simple):
+    :func:`irc.printer.format_name`, the text form's one definition of the rule."""
     from .printer import format_name as printed
     return printed(name)
 
@@ -405,15 +400,20 @@ def diff_graphs(a: Graph, b: Graph) -> str | None:
 
 
 def _attrs_key(attrs: dict[str, Any]) -> Any:
+    """A comparison key for attribute dicts: equal keys print identically.
+
+    Floats are keyed by their float64 bits, so ``-0.0`` and ``0.0`` differ (they
+    print differently and ``nn.pad{value=-0.0}`` pads with a different value);
+    every NaN is one key (the text form prints attribute NaNs as ``nan``)."""
     def key(v: Any) -> Any:
         if isinstance(v, np.ndarray):
             return ("array", v.dtype.str, v.shape, v.tobytes())
-        if isinstance(v, float) and v != v:
-            return ("nan",)
+        if isinstance(v, (float, np.floating)):
+            f = float(v)
+            return (type(v).__name__, "nan" if f != f else struct.pack("<d", f))
         if isinstance(v, (tuple, list)):
             return tuple(key(x) for x in v)
         if isinstance(v, dict):
             return tuple(sorted((k, key(x)) for k, x in v.items()))
         return (type(v).__name__, v)
     return tuple(sorted((k, key(v)) for k, v in attrs.items()))
-

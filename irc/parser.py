@@ -12,13 +12,17 @@ names defined once and before use, op names (an unknown op is an error that
 suggests close names: a node needs its op's definition, e.g. to fill attribute
 defaults), attribute names and values (by the op's attribute kinds), operand
 types in the generic form against the operands' actual types, result counts,
-sidecar keys, and that constants' arrays fit their types.  Whether result types
+sidecar keys, that constants' arrays fit their types, that no constant exceeds
+:data:`MAX_CONSTANT_ELEMENTS` / :data:`MAX_CONSTANT_BYTES`, and that no finite
+float literal overflows its type (``1e400`` in an f32 or an attribute, ``70000.0``
+in an f16: infinity is written ``inf``).  Whether result types
 agree with the op's type rule is the verifier's business, not the parser's.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 import re
 import threading
 from pathlib import Path
@@ -32,6 +36,7 @@ from .dtypes import DType
 from .errors import IRError, OpError, ParseError
 from .ir import Graph, Value
 from .ops import get_op
+from .printer import SIMPLE_NAME_PATTERN
 from .types import DENSE, Encoding, PerAxis, PerTensor, TensorType, check_array_fits
 
 __all__ = ["parse_graph", "parse_type", "unquote"]
@@ -73,6 +78,19 @@ def _name(tok: Token) -> str:
     """The name in a ``%name``/``@name`` token (quoted or not)."""
     s = str(tok)
     return _text(tok, s[1:]) if s[1:2] == '"' else s[1:]
+
+
+def _is_inf_literal(tok: Token) -> bool:
+    return tok.type == "FLOAT" and tok.lstrip("+-") == "inf"
+
+
+def _float(tok: Token) -> float:
+    """A FLOAT or INT token as a float64.  A finite literal too large for float64
+    (``1e400``) is an error, not infinity: write ``inf`` for that."""
+    v = float(tok)
+    if math.isinf(v) and not _is_inf_literal(tok):
+        _fail(f"{tok} overflows f64 (write inf for infinity)", tok)
+    return v
 
 
 # ---------------------------------------------------------------------------
@@ -181,9 +199,29 @@ def _make_type(dtype_tok: Token, shape_tok: Token, quant: Any, enc: Encoding | N
 # Tensor literals
 # ---------------------------------------------------------------------------
 
+#: The largest constant the parser builds: 2**31 elements and 8 GiB.  Larger ones
+#: (``dense<0.0> : f32[100000000000]``) are refused with a ParseError rather than
+#: allocated; they are far beyond any model irc targets.  Types of graph inputs and
+#: results are not capped: they allocate nothing while parsing.
+MAX_CONSTANT_ELEMENTS = 2**31
+MAX_CONSTANT_BYTES = 8 * 2**30
+
+
+def _nbytes(ty: TensorType) -> int:
+    return ty.size * ty.dtype.storage.itemsize
+
+
+def _check_constant_size(ty: TensorType, tok: Token) -> None:
+    if ty.size > MAX_CONSTANT_ELEMENTS or _nbytes(ty) > MAX_CONSTANT_BYTES:
+        _fail(f"constant {ty} is too large: {ty.size:,} elements, {_nbytes(ty):,} bytes "
+              f"(irc accepts constants of up to {MAX_CONSTANT_ELEMENTS:,} elements and "
+              f"{MAX_CONSTANT_BYTES // 2**30} GiB)", tok)
+
+
 def _dense_array(dense_tok: Token, body: Any, ty: TensorType) -> np.ndarray:
     """The array of ``dense<body> : ty``; ``body`` is a splat token or a flat list
     of element tokens."""
+    _check_constant_size(ty, dense_tok)
     dt = ty.dtype
     storage = dt.storage
     splat = isinstance(body, Token)
@@ -193,10 +231,12 @@ def _dense_array(dense_tok: Token, body: Any, ty: TensorType) -> np.ndarray:
     if dt.is_float:
         vals: list[float] = []
         hexes: list[tuple[int, int]] = []
+        explicit_inf: list[bool] = []
         width = storage.itemsize * 8
         for i, t in enumerate(toks):
+            explicit_inf.append(_is_inf_literal(t))
             if t.type in ("FLOAT", "INT"):
-                vals.append(float(t))
+                vals.append(float(t))   # 1e400 reads as inf here and is caught below
             elif t.type == "HEX":
                 bits = int(t, 16)
                 if bits >> width:
@@ -208,10 +248,12 @@ def _dense_array(dense_tok: Token, body: Any, ty: TensorType) -> np.ndarray:
         wide = np.array(vals, dtype=np.float64)
         with np.errstate(over="ignore"):
             arr = wide.astype(storage)
-        over = np.isinf(arr) & np.isfinite(wide)
+        # A literal that is not `inf` but rounds to infinity (in float64 or in the
+        # element type) overflows: f32 `1e400` is as wrong as f16 `70000.0`.
+        over = np.isinf(arr) & ~np.array(explicit_inf, dtype=bool)
         if over.any():
             i = int(np.argmax(over))
-            _fail(f"{toks[i]} overflows {dt}", toks[i])
+            _fail(f"{toks[i]} overflows {dt} (write inf for infinity)", toks[i])
         if hexes:
             view = arr.view(np.dtype(f"u{storage.itemsize}"))
             for i, bits in hexes:
@@ -241,7 +283,10 @@ def _dense_array(dense_tok: Token, body: Any, ty: TensorType) -> np.ndarray:
             ints.append(v)
         arr = np.array(ints, dtype=storage)
     if splat:
-        arr = np.full(ty.shape, arr[0], dtype=storage)
+        try:
+            arr = np.full(ty.shape, arr[0], dtype=storage)
+        except MemoryError:
+            _fail(f"not enough memory for the constant {ty} ({_nbytes(ty):,} bytes)", dense_tok)
     else:
         arr = arr.reshape(ty.shape)
     arr.setflags(write=False)
@@ -249,6 +294,7 @@ def _dense_array(dense_tok: Token, body: Any, ty: TensorType) -> np.ndarray:
 
 
 def _sidecar_array(tok: Token, ty: TensorType) -> np.ndarray:
+    _check_constant_size(ty, tok)
     st = _state()
     key = _name(tok)
     where = f" {st.sidecar_file}" if st and st.sidecar_file else ""
@@ -287,14 +333,14 @@ class _Callbacks:
 
     def per_tensor(self, c: list[Token]) -> PerTensor:
         try:
-            return PerTensor(float(c[0]), int(c[1]))
+            return PerTensor(_float(c[0]), int(c[1]))
         except ValueError as e:
             _fail(str(e), c[0])
 
     def per_axis(self, c: list[Any]) -> PerAxis:
         axis, scales, zps = c
         try:
-            return PerAxis(int(axis), tuple(float(s) for s in scales or ()),
+            return PerAxis(int(axis), tuple(_float(s) for s in scales or ()),
                            tuple(int(z) for z in zps or ()))
         except ValueError as e:
             _fail(str(e), axis)
@@ -320,7 +366,7 @@ class _Callbacks:
         return int(t, 16) if t.type == "HEX" else int(t)
 
     def float_value(self, c: list[Token]) -> float:
-        return float(c[0])
+        return _float(c[0])
 
     def true_value(self, c: list[Token]) -> bool:
         return True
@@ -622,9 +668,24 @@ def _syntax_error(e: UnexpectedInput, text: str, filename: str | None, lark: Lar
 # Entry points
 # ---------------------------------------------------------------------------
 
+_SIMPLE_NAME_RULE = re.compile(r"^SIMPLE_NAME: /.*/$", re.MULTILINE)
+
+
+def _grammar_text() -> str:
+    """grammar.lark with its SIMPLE_NAME pattern set to the printer's, the one
+    definition of which names print bare (so the two cannot disagree)."""
+    grammar = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
+    rule = f"SIMPLE_NAME: /{SIMPLE_NAME_PATTERN}/"
+    grammar, n = _SIMPLE_NAME_RULE.subn(lambda _: rule, grammar)
+    if n != 1:
+        raise RuntimeError(f"irc/grammar.lark must define SIMPLE_NAME once, on one line "
+                           f"(found {n})")
+    return grammar
+
+
 @functools.lru_cache(maxsize=None)
 def _lark() -> Lark:
-    grammar = (Path(__file__).with_name("grammar.lark")).read_text(encoding="utf-8")
+    grammar = _grammar_text()
     return Lark(grammar, parser="lalr", lexer="contextual", start=["start", "type"],
                 propagate_positions=True, maybe_placeholders=True, transformer=_Callbacks())
 

@@ -51,7 +51,11 @@ from .types import PerAxis, PerTensor, TensorType
 if TYPE_CHECKING:
     from .ir import Graph, Node, Value
 
-_SIMPLE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.$-]*\Z")
+#: The one definition of a simple value or graph name, printed bare after ``%``/``@``
+#: (any other name prints quoted).  irc/grammar.lark's SIMPLE_NAME terminal is
+#: this pattern: the parser puts it there when it loads the grammar.
+SIMPLE_NAME_PATTERN = r"[A-Za-z0-9_][A-Za-z0-9_.$-]*"
+_SIMPLE_NAME = re.compile(SIMPLE_NAME_PATTERN + r"\Z")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 #: Identifiers that read as something else where an attribute value is expected.
 RESERVED_WORDS = frozenset({"true", "false", "inf", "nan", "dense"})
@@ -99,7 +103,7 @@ def quote(s: str) -> str:
 
 def format_name(name: str) -> str:
     """A value or graph name as printed after ``%``/``@``: bare when it is a
-    simple name (``[A-Za-z0-9_][A-Za-z0-9_.$-]*``), else :func:`quote`-d."""
+    simple name (:data:`SIMPLE_NAME_PATTERN`), else :func:`quote`-d."""
     return name if _SIMPLE_NAME.match(name) else quote(name)
 
 

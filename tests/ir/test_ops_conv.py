@@ -8,36 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
+
+from ophelpers import F32, T, infer, make_rand, run
 
 
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
+rand = make_rand(0)
 
 
 # --- references ----------------------------------------------------------------------------
@@ -114,11 +91,22 @@ def naive_conv_transpose2d(x, w, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dila
     return y
 
 
-rng = np.random.default_rng(0)
+def assert_matches_loops(op_name, x, w, b=None, tol=1e-5, **attrs):
+    """``op_name`` computes what its naive loop above does; returns the op's result."""
+    naive = {"nn.conv2d": naive_conv2d, "nn.conv_transpose2d": naive_conv_transpose2d}[op_name]
+    got = run(op_name, x, w, *([] if b is None else [b]), **attrs)
+    np.testing.assert_allclose(got, naive(x, w, b, **attrs), rtol=tol, atol=tol)
+    return got
 
 
-def rand(*shape, dtype=np.float32):
-    return rng.standard_normal(shape).astype(dtype)
+def draw_geometry(d, max_groups, max_per_group):
+    """Groups, input and output channels per group, kernel, strides and dilations."""
+    g = d(st.integers(1, max_groups))
+    cg, og = d(st.integers(1, max_per_group)), d(st.integers(1, max_per_group))
+    kernel = (d(st.integers(1, 3)), d(st.integers(1, 3)))
+    strides = (d(st.integers(1, 3)), d(st.integers(1, 3)))
+    dilations = (d(st.integers(1, 2)), d(st.integers(1, 2)))
+    return g, cg, og, kernel, strides, dilations
 
 
 # --- conv2d: hand cases -------------------------------------------------------------------
@@ -146,9 +134,7 @@ def test_conv2d_bias_dilation_and_clamp():
 
 def test_conv2d_depthwise_with_channel_multiplier():
     x, w, b = rand(1, 3, 6, 6), rand(6, 1, 3, 3), rand(6)
-    y = run("nn.conv2d", x, w, b, groups=3, pads=(1, 1, 1, 1))
-    np.testing.assert_allclose(y, naive_conv2d(x, w, b, groups=3, pads=(1, 1, 1, 1)),
-                               rtol=1e-5, atol=1e-5)
+    assert_matches_loops("nn.conv2d", x, w, b, groups=3, pads=(1, 1, 1, 1))
 
 
 def test_conv2d_grouped_equals_concat_of_independent_convs():
@@ -176,23 +162,17 @@ def test_conv2d_auto_pad_same_with_stride_and_valid():
 
 def test_conv2d_pointwise_fast_path_and_float16():
     x, w, b = rand(2, 8, 5, 3), rand(4, 8, 1, 1), rand(4)
-    np.testing.assert_allclose(run("nn.conv2d", x, w, b), naive_conv2d(x, w, b), rtol=1e-5,
-                               atol=1e-5)
+    assert_matches_loops("nn.conv2d", x, w, b)
     x16, w16, b16 = x.astype(np.float16), w.astype(np.float16), b.astype(np.float16)
-    y16 = run("nn.conv2d", x16, w16, b16)
+    y16 = assert_matches_loops("nn.conv2d", x16, w16, b16, tol=2e-3)
     assert y16.dtype == np.float16
-    np.testing.assert_allclose(y16, naive_conv2d(x16, w16, b16), rtol=2e-3, atol=2e-3)
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.data())
 def test_conv2d_matches_naive_loops(data):
     d = data.draw
-    g = d(st.integers(1, 3))
-    cg, og = d(st.integers(1, 2)), d(st.integers(1, 2))
-    kh, kw = d(st.integers(1, 3)), d(st.integers(1, 3))
-    strides = (d(st.integers(1, 3)), d(st.integers(1, 3)))
-    dil = (d(st.integers(1, 2)), d(st.integers(1, 2)))
+    g, cg, og, (kh, kw), strides, dil = draw_geometry(d, max_groups=3, max_per_group=2)
     auto_pad = d(st.sampled_from(["explicit", "explicit", "same_upper", "same_lower", "valid"]))
     pads = tuple(d(st.integers(0, 2)) for _ in range(4)) if auto_pad == "explicit" else (0,) * 4
     span_h, span_w = (kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1
@@ -203,9 +183,8 @@ def test_conv2d_matches_naive_loops(data):
     n = d(st.integers(1, 2))
     x, w = rand(n, g * cg, h, w_), rand(g * og, cg, kh, kw)
     b = rand(g * og) if d(st.booleans()) else None
-    attrs = dict(strides=strides, pads=pads, dilations=dil, groups=g, auto_pad=auto_pad)
-    got = run("nn.conv2d", x, w, *([] if b is None else [b]), **attrs)
-    np.testing.assert_allclose(got, naive_conv2d(x, w, b, **attrs), rtol=1e-5, atol=1e-5)
+    assert_matches_loops("nn.conv2d", x, w, b, strides=strides, pads=pads, dilations=dil,
+                         groups=g, auto_pad=auto_pad)
 
 
 # --- conv2d: type rule ---------------------------------------------------------------------
@@ -228,8 +207,8 @@ def test_conv2d_shape_rule():
     ((F32(1, 3, 4, 4), F32(4, 3, 3, 3)), {"dilations": (1, 2)}, "width: the window spans 5"),
     ((F32(3, 8, 8), F32(4, 3, 3, 3)), {}, "x must be 4-D"),
     ((F32(1, 3, 8, 8), F32(4, 3, 3)), {}, "w must be 4-D"),
-    ((F32(1, 3, 8, 8), TensorType(DType.F16, (4, 3, 3, 3))), {}, "share one dtype"),
-    ((TensorType(DType.I8, (1, 3, 8, 8)), TensorType(DType.I8, (4, 3, 3, 3))), {},
+    ((F32(1, 3, 8, 8), T(DType.F16, 4, 3, 3, 3)), {}, "share one dtype"),
+    ((T(DType.I8, 1, 3, 8, 8), T(DType.I8, 4, 3, 3, 3)), {},
      "must be a float tensor"),
     ((F32(1, 3, 8, 8), F32(4, 3, 3, 3)), {"pads": (1, 1, 1, 1), "auto_pad": "same_upper"},
      "use one or the other"),
@@ -270,21 +249,15 @@ def test_conv_transpose2d_hand_computed():
 def test_conv_transpose2d_output_padding_and_pads():
     x, w, b = rand(1, 2, 3, 3), rand(2, 3, 3, 3), rand(3)
     attrs = dict(strides=(2, 2), pads=(1, 0, 1, 2), output_padding=(1, 0))
-    y = run("nn.conv_transpose2d", x, w, b, **attrs)
+    y = assert_matches_loops("nn.conv_transpose2d", x, w, b, **attrs)
     assert y.shape == (1, 3, 2 * 2 + 1 + 3 - 2, 2 * 2 + 3 - 2)
-    np.testing.assert_allclose(y, naive_conv_transpose2d(x, w, b, **attrs), rtol=1e-5,
-                               atol=1e-5)
 
 
 @settings(max_examples=50, deadline=None)
 @given(st.data())
 def test_conv_transpose2d_matches_naive_loops(data):
     d = data.draw
-    g = d(st.integers(1, 3))
-    cg, og = d(st.integers(1, 2)), d(st.integers(1, 2))
-    kh, kw = d(st.integers(1, 3)), d(st.integers(1, 3))
-    strides = (d(st.integers(1, 3)), d(st.integers(1, 3)))
-    dil = (d(st.integers(1, 2)), d(st.integers(1, 2)))
+    g, cg, og, (kh, kw), strides, dil = draw_geometry(d, max_groups=3, max_per_group=2)
     outpad = (d(st.integers(0, strides[0] - 1)), d(st.integers(0, strides[1] - 1)))
     h, w_ = d(st.integers(1, 5)), d(st.integers(1, 5))
     full_h = strides[0] * (h - 1) + outpad[0] + (kh - 1) * dil[0] + 1
@@ -295,11 +268,8 @@ def test_conv_transpose2d_matches_naive_loops(data):
     r = d(st.integers(0, min(2, full_w - 1 - l)))
     x, w = rand(d(st.integers(1, 2)), g * cg, h, w_), rand(g * cg, og, kh, kw)
     b = rand(g * og) if d(st.booleans()) else None
-    attrs = dict(strides=strides, pads=(t, l, bo, r), dilations=dil, groups=g,
-                 output_padding=outpad)
-    got = run("nn.conv_transpose2d", x, w, *([] if b is None else [b]), **attrs)
-    np.testing.assert_allclose(got, naive_conv_transpose2d(x, w, b, **attrs), rtol=1e-5,
-                               atol=1e-5)
+    assert_matches_loops("nn.conv_transpose2d", x, w, b, strides=strides, pads=(t, l, bo, r),
+                         dilations=dil, groups=g, output_padding=outpad)
 
 
 @settings(max_examples=30, deadline=None)
@@ -307,11 +277,7 @@ def test_conv_transpose2d_matches_naive_loops(data):
 def test_conv_transpose2d_is_the_adjoint_of_conv2d(data):
     """<conv(x, w), y> == <x, conv_transpose(y, w)> with the same geometry."""
     d = data.draw
-    g = d(st.integers(1, 2))
-    cg, og = d(st.integers(1, 3)), d(st.integers(1, 3))
-    k = (d(st.integers(1, 3)), d(st.integers(1, 3)))
-    s = (d(st.integers(1, 3)), d(st.integers(1, 3)))
-    dil = (d(st.integers(1, 2)), d(st.integers(1, 2)))
+    g, cg, og, k, s, dil = draw_geometry(d, max_groups=2, max_per_group=3)
     pads = tuple(d(st.integers(0, 1)) for _ in range(4))
     hw = tuple(d(st.integers((k[a] - 1) * dil[a] + 1, 8)) for a in range(2))
     x, w = rand(1, g * cg, *hw).astype(np.float64), rand(g * og, cg, *k).astype(np.float64)
@@ -326,16 +292,19 @@ def test_conv_transpose2d_is_the_adjoint_of_conv2d(data):
     assert np.vdot(y, v) == pytest.approx(np.vdot(x, xt), rel=1e-9, abs=1e-9)
 
 
-def test_conv_transpose2d_shape_rule_and_errors():
+def test_conv_transpose2d_shape_rule():
     assert infer("nn.conv_transpose2d", F32(1, 16, 7, 7), F32(16, 8, 4, 4), F32(8),
                  strides=(2, 2), pads=(1, 1, 1, 1)) == F32(1, 8, 14, 14)
     assert infer("nn.conv_transpose2d", F32(1, 4, 5, 5), F32(4, 3, 3, 3),
                  groups=2) == F32(1, 6, 7, 7)
-    with pytest.raises(OpError, match=r"w's dim 0 \(8\) must equal x's channels \(16\)"):
-        infer("nn.conv_transpose2d", F32(1, 16, 7, 7), F32(8, 16, 4, 4))
-    with pytest.raises(OpError, match=r"bias must have shape \[6\]"):
-        infer("nn.conv_transpose2d", F32(1, 4, 5, 5), F32(4, 3, 3, 3), F32(3), groups=2)
-    with pytest.raises(OpError, match="crop the whole"):
-        infer("nn.conv_transpose2d", F32(1, 1, 1, 1), F32(1, 1, 1, 1), pads=(1, 0, 0, 0))
-    with pytest.raises(OpError, match="not divisible by groups"):
-        infer("nn.conv_transpose2d", F32(1, 3, 5, 5), F32(3, 1, 3, 3), groups=2)
+
+
+@pytest.mark.parametrize("types,attrs,message", [
+    ((F32(1, 16, 7, 7), F32(8, 16, 4, 4)), {}, r"w's dim 0 \(8\) must equal x's channels \(16\)"),
+    ((F32(1, 4, 5, 5), F32(4, 3, 3, 3), F32(3)), {"groups": 2}, r"bias must have shape \[6\]"),
+    ((F32(1, 1, 1, 1), F32(1, 1, 1, 1)), {"pads": (1, 0, 0, 0)}, "crop the whole"),
+    ((F32(1, 3, 5, 5), F32(3, 1, 3, 3)), {"groups": 2}, "not divisible by groups"),
+])
+def test_conv_transpose2d_shape_errors(types, attrs, message):
+    with pytest.raises(OpError, match=message):
+        infer("nn.conv_transpose2d", *types, **attrs)

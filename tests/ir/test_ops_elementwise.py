@@ -12,36 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
 
-
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def T(dtype, *shape):
-    return TensorType(dtype, shape)
+from ophelpers import T, infer, run
 
 
 SQRT2 = math.sqrt(2.0)

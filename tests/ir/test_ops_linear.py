@@ -8,43 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
+
+from ophelpers import F32, T, infer, make_rand, run
 
 
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
-
-
-rng = np.random.default_rng(0)
-
-
-def rand(*shape, dtype=np.float32):
-    return rng.standard_normal(shape).astype(dtype)
+rand = make_rand(0)
 
 
 def loop_matmul(a, b):
@@ -108,9 +78,9 @@ def test_matmul_float16_and_dtype_mismatch():
     np.testing.assert_allclose(y, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-2,
                                atol=1e-2)
     with pytest.raises(OpError, match="share one dtype"):
-        infer("nn.matmul", F32(2, 3), TensorType(DType.F16, (3, 2)))
+        infer("nn.matmul", F32(2, 3), T(DType.F16, 3, 2))
     with pytest.raises(OpError, match="must be a float tensor"):
-        infer("nn.matmul", TensorType(DType.I8, (2, 3)), TensorType(DType.I8, (3, 2)))
+        infer("nn.matmul", T(DType.I8, 2, 3), T(DType.I8, 3, 2))
 
 
 # --- gemm ---------------------------------------------------------------------------------

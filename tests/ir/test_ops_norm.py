@@ -11,43 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
+
+from ophelpers import F32, T, infer, make_rand, run
 
 
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
-
-
-rng = np.random.default_rng(0)
-
-
-def rand(*shape, dtype=np.float32):
-    return rng.standard_normal(shape).astype(dtype)
+rand = make_rand(0)
 
 
 # --- batch_norm ----------------------------------------------------------------------------
@@ -178,7 +148,7 @@ def test_softmax_axis_errors_and_dtypes():
     with pytest.raises(OpError, match="axis 2 is out of range for rank 2"):
         infer("nn.softmax", F32(2, 3), axis=2)
     with pytest.raises(OpError, match="float"):
-        infer("nn.log_softmax", TensorType(DType.I32, (2, 3)))
+        infer("nn.log_softmax", T(DType.I32, 2, 3))
     y = run("nn.softmax", np.zeros((2, 4), np.float16), axis=0)
     assert y.dtype == np.float16
     np.testing.assert_array_equal(y, np.full((2, 4), 0.5, np.float16))

@@ -7,36 +7,10 @@ import itertools
 import numpy as np
 import pytest
 
-from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
 
-
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
+from ophelpers import F32, T, infer, run
 
 
 def loop_reduce(x, axes, keepdims, kind):
@@ -80,7 +54,7 @@ def test_integer_sum_and_max_keep_dtype_mean_rejects_integers():
     np.testing.assert_array_equal(y, [[3], [7]])
     np.testing.assert_array_equal(run("nn.reduce_max", x, axes=(0,), keepdims=False), [3, 4])
     with pytest.raises(OpError, match="must be a float tensor"):
-        infer("nn.reduce_mean", TensorType(DType.I32, (2, 2)))
+        infer("nn.reduce_mean", T(DType.I32, 2, 2))
 
 
 def test_float16_sum_accumulates_wide():
@@ -89,10 +63,11 @@ def test_float16_sum_accumulates_wide():
     assert run("nn.reduce_sum", x)[0] == 4096
 
 
-def test_reduce_errors():
-    with pytest.raises(OpError, match="name an axis twice"):
-        infer("nn.reduce_sum", F32(2, 3), axes=(1, -1))
-    with pytest.raises(OpError, match="axes entry 2 is out of range for rank 2"):
-        infer("nn.reduce_sum", F32(2, 3), axes=(2,))
-    with pytest.raises(OpError, match="empty axis"):
-        infer("nn.reduce_max", F32(2, 0), axes=(1,))
+@pytest.mark.parametrize("op,shape,axes,message", [
+    ("nn.reduce_sum", (2, 3), (1, -1), "name an axis twice"),
+    ("nn.reduce_sum", (2, 3), (2,), "axes entry 2 is out of range for rank 2"),
+    ("nn.reduce_max", (2, 0), (1,), "empty axis"),
+])
+def test_reduce_errors(op, shape, axes, message):
+    with pytest.raises(OpError, match=message):
+        infer(op, F32(*shape), axes=axes)

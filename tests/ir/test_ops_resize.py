@@ -10,36 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irc.builder import Builder
-from irc.dtypes import DType
 from irc.errors import OpError
-from irc.ops import get_op
-from irc.types import TensorType
 
-
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
+from ophelpers import F32, infer, run
 
 
 X22 = np.array([[[[1, 2], [3, 4]]]], np.float32)
@@ -191,21 +164,22 @@ def test_resize_matches_per_pixel_loop(data):
 
 # --- type rule -------------------------------------------------------------------------------
 
-def test_resize_shape_rule_and_errors():
+def test_resize_shape_rule():
     assert infer("nn.resize", F32(1, 3, 10, 10), scales=(1, 1, 2, 2)) == F32(1, 3, 20, 20)
     assert infer("nn.resize", F32(1, 3, 10, 10), sizes=(1, 3, 7, 5),
                  mode="linear") == F32(1, 3, 7, 5)
     assert infer("nn.resize", F32(4, 10), scales=(1, 0.35)) == F32(4, 3)
-    with pytest.raises(OpError, match="exactly one of scales and sizes"):
-        infer("nn.resize", F32(1, 3, 4, 4))
-    with pytest.raises(OpError, match="exactly one of scales and sizes"):
-        infer("nn.resize", F32(1, 3, 4, 4), scales=(1, 1, 2, 2), sizes=(1, 3, 8, 8))
-    with pytest.raises(OpError, match="scales has 2 entries for rank 4"):
-        infer("nn.resize", F32(1, 3, 4, 4), scales=(2, 2))
-    with pytest.raises(OpError, match="must be finite and positive"):
-        infer("nn.resize", F32(1, 3, 4, 4), scales=(1, 1, 0, 2))
-    with pytest.raises(OpError, match="shrink"):
-        infer("nn.resize", F32(1, 3, 4, 4), scales=(1, 1, 0.1, 1))
-    with pytest.raises(OpError, match="coordinate_transformation_mode"):
-        infer("nn.resize", F32(1, 3, 4, 4), scales=(1, 1, 2, 2),
-              coordinate_transformation_mode="tf_crop_and_resize")
+
+
+@pytest.mark.parametrize("attrs,message", [
+    ({}, "exactly one of scales and sizes"),
+    ({"scales": (1, 1, 2, 2), "sizes": (1, 3, 8, 8)}, "exactly one of scales and sizes"),
+    ({"scales": (2, 2)}, "scales has 2 entries for rank 4"),
+    ({"scales": (1, 1, 0, 2)}, "must be finite and positive"),
+    ({"scales": (1, 1, 0.1, 1)}, "shrink"),
+    ({"scales": (1, 1, 2, 2), "coordinate_transformation_mode": "tf_crop_and_resize"},
+     "coordinate_transformation_mode"),
+])
+def test_resize_errors(attrs, message):
+    with pytest.raises(OpError, match=message):
+        infer("nn.resize", F32(1, 3, 4, 4), **attrs)

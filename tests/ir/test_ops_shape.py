@@ -13,34 +13,10 @@ from irc.builder import Builder
 from irc.dtypes import DType
 from irc.errors import OpError, VerifyError
 from irc.ops import get_op
-from irc.types import TensorType
+
+from ophelpers import F32, T, infer, run
 
 INT64_MAX, INT64_MIN = 2 ** 63 - 1, -2 ** 63
-
-
-def run(op_name, *inputs, **attrs):
-    """Compute through the op definition, checking the result against its type rule."""
-    op = get_op(op_name)
-    arrays = [np.asarray(a) for a in inputs]
-    norm = op.normalize_attrs(attrs)
-    types = op.infer_types([TensorType.of(a) for a in arrays], norm)
-    outs = op.run(arrays, norm)
-    assert len(outs) == len(types)
-    for o, t in zip(outs, types):
-        assert o.shape == t.shape, f"{op_name}: compute gives {o.shape}, type rule {t.shape}"
-        assert o.dtype == t.dtype.storage, f"{op_name}: compute gives {o.dtype}, type {t}"
-    return outs[0] if len(outs) == 1 else outs
-
-
-def infer(op_name, *types, **attrs):
-    b = Builder()
-    vals = [b.input(f"in{i}", t) for i, t in enumerate(types)]
-    out = b.op(op_name, *vals, **attrs)
-    return tuple(v.type for v in out) if isinstance(out, tuple) else out.type
-
-
-def F32(*shape):
-    return TensorType(DType.F32, shape)
 
 
 def ramp(*shape, dtype=np.float32):
@@ -144,14 +120,18 @@ def test_concat():
     np.testing.assert_array_equal(y[:, 1:5], b)
     np.testing.assert_array_equal(y[:, 5:], c)
     assert infer("nn.concat", F32(4), axis=0) == F32(4)
-    with pytest.raises(OpError, match=r"operand 1 has shape \[2, 4, 4\], which does not match"):
-        infer("nn.concat", F32(2, 1, 3), F32(2, 4, 4), axis=1)
-    with pytest.raises(OpError, match="share one dtype"):
-        infer("nn.concat", F32(2), TensorType(DType.F16, (2,)), axis=0)
-    with pytest.raises(OpError, match="missing required attribute 'axis'"):
-        infer("nn.concat", F32(2), F32(2))
-    with pytest.raises(OpError, match="at least 1"):
-        infer("nn.concat", axis=0)
+
+
+@pytest.mark.parametrize("types,attrs,message", [
+    ((F32(2, 1, 3), F32(2, 4, 4)), {"axis": 1},
+     r"operand 1 has shape \[2, 4, 4\], which does not match"),
+    ((F32(2), T(DType.F16, 2)), {"axis": 0}, "share one dtype"),
+    ((F32(2), F32(2)), {}, "missing required attribute 'axis'"),
+    ((), {"axis": 0}, "at least 1"),
+])
+def test_concat_errors(types, attrs, message):
+    with pytest.raises(OpError, match=message):
+        infer("nn.concat", *types, **attrs)
 
 
 def test_split_has_one_result_per_piece():
@@ -341,6 +321,6 @@ def test_cast_rules(src, to, want):
 
 
 def test_cast_type_rule():
-    assert infer("nn.cast", F32(2, 3), to="i8") == TensorType(DType.I8, (2, 3))
+    assert infer("nn.cast", F32(2, 3), to="i8") == T(DType.I8, 2, 3)
     with pytest.raises(OpError, match="expected a dtype name"):
         infer("nn.cast", F32(2), to="float8")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import struct
 import time
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,14 @@ from hypothesis import strategies as st
 
 from irc.dtypes import DType
 from irc.errors import InputError, ParseError
+from irc import ir
 from irc.ir import Graph, diff_graphs
 from irc.ops import (REQUIRED, ArrayAttr, Bool, DTypeAttr, Enum, Float, Floats, Int, Ints, Str,
                      all_ops)
-from irc.parser import parse_graph, parse_type, unquote
-from irc.printer import (format_attr_value, format_float, format_name, format_type,
-                         print_graph, quote)
+from irc.parser import (MAX_CONSTANT_BYTES, MAX_CONSTANT_ELEMENTS, _grammar_text, _lark,
+                        parse_graph, parse_type, unquote)
+from irc.printer import (SIMPLE_NAME_PATTERN, format_attr_value, format_float, format_name,
+                         format_type, print_graph, quote)
 from irc.textio import SIDECAR_MARKER, load_text, save_text, sidecar_path
 from irc.types import Encoding, PerAxis, PerTensor, TensorType, tensor_type
 
@@ -227,6 +231,35 @@ def test_simple_names_print_bare() -> None:
     assert quote('a"b\\c\nd\te\x01\u2028') == '"a\\"b\\\\c\\nd\\te\\x01\\u2028"'
 
 
+def test_the_simple_name_rule_is_defined_once() -> None:
+    """The printer owns the rule; the parser puts its pattern into the grammar it
+    loads, and the copy in grammar.lark (what a reader sees) is the same text."""
+    literal = re.search(r"^SIMPLE_NAME: /(.*)/$", (Path(ir.__file__).with_name("grammar.lark"))
+                        .read_text(encoding="utf-8"), re.MULTILINE)
+    assert literal is not None and literal.group(1) == SIMPLE_NAME_PATTERN
+    assert f"SIMPLE_NAME: /{SIMPLE_NAME_PATTERN}/" in _grammar_text()
+
+
+_TERMINALS = {t.name: re.compile(t.pattern.to_regexp()) for t in _lark().terminals}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet='aZ09_.$-"\\ %@/\n\té')))
+def test_the_grammar_reads_exactly_the_names_the_printer_writes(s: str) -> None:
+    simple = re.fullmatch(SIMPLE_NAME_PATTERN, s) is not None
+    quoted = _TERMINALS["STRING"].fullmatch(s) is not None
+    for sigil, terminal in (("%", "VALUE_ID"), ("@", "SYMBOL")):
+        # a name token is the sigil and then a simple name or a quoted string, exactly
+        assert (_TERMINALS[terminal].fullmatch(sigil + s) is not None) == (simple or quoted)
+        assert _TERMINALS[terminal].fullmatch(sigil + format_name(s))
+    assert (format_name(s) == s) == simple
+    assert ir.format_name(s) == format_name(s)
+    if s:
+        n = format_name(s)
+        g = parse_graph(f"graph @{n}(%{n}: f32[1]) {{\n  return %{n}\n}}\n")
+        assert g.name == s and g.inputs[0].name == s
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_quote_unquote_inverse(s: str) -> None:
@@ -295,6 +328,39 @@ def test_float_attributes_roundtrip_exactly() -> None:
     for n, v in zip(g2.nodes, vals):
         got = n.attrs["min"]
         assert got == v or (math.isnan(got) and math.isnan(v))
+
+
+def _pad(value: float) -> Graph:
+    g = Graph("g")
+    x = g.add_input("x", "f32[2]")
+    g.set_outputs([g.add("nn.pad", [x], {"pads": (1, 1), "value": value}).output])
+    return g
+
+
+def test_negative_zero_attributes_are_not_the_default() -> None:
+    neg, pos = _pad(-0.0), _pad(0.0)
+    assert "%0 = nn.pad(%x) {pads = [1, 1], value = -0.0} : f32[4]" in print_graph(neg)
+    assert "%0 = nn.pad(%x) {pads = [1, 1]} : f32[4]" in print_graph(pos)
+    for generic in (False, True):
+        g2 = roundtrip(neg, generic=generic)
+        assert struct.pack("<d", g2.nodes[0].attrs["value"]) == struct.pack("<d", -0.0)
+    assert diff_graphs(neg, pos) is not None
+    assert diff_graphs(_pad(math.nan), _pad(-math.nan)) is None   # every NaN prints as nan
+
+
+def test_structural_equality_tells_zero_from_negative_zero() -> None:
+    a, b = Graph("g"), Graph("g")
+    a.attrs, b.attrs = {"bias": -0.0}, {"bias": 0.0}
+    assert diff_graphs(a, b) is not None
+    a.attrs, b.attrs = {"r": (1.0, -0.0)}, {"r": (1.0, 0.0)}
+    assert diff_graphs(a, b) is not None
+    a.attrs, b.attrs = {"r": (1.0, -0.0)}, {"r": (1.0, -0.0)}
+    assert diff_graphs(a, b) is None
+    clip = [Graph("g"), Graph("g")]
+    for g, lo in zip(clip, (0.0, -0.0)):
+        x = g.add_input("x", "f32[2]")
+        g.set_outputs([g.add("nn.clip", [x], {"min": lo}).output])
+    assert "node 0" in (diff_graphs(*clip) or "")
 
 
 def test_graph_attributes_roundtrip_with_their_types() -> None:
@@ -417,12 +483,55 @@ def test_bool_int4_and_quantized_constants() -> None:
     ("const dense<[1.5]> : i8[1]", "2:21: expected an integer for an element of i8, got 1.5"),
     ("const dense<2> : b1[1]", "2:20: expected true or false for an element of b1, got 2"),
     ("const dense<true> : f32[1]", "2:20: expected a number for an element of f32, got true"),
-    ("const dense<1e10> : f16[1]", "2:20: 1e10 overflows f16"),
+    ("const dense<1e10> : f16[1]", "2:20: 1e10 overflows f16 (write inf for infinity)"),
+    ("const dense<70000.0> : f16[1]", "2:20: 70000.0 overflows f16 (write inf for infinity)"),
+    ("const dense<[1.0, 1e400]> : f32[2]",
+     "2:26: 1e400 overflows f32 (write inf for infinity)"),
+    ("const dense<[-1e400]> : f64[1]", "2:21: -1e400 overflows f64 (write inf for infinity)"),
+    ("const dense<1e39> : f32[1]", "2:20: 1e39 overflows f32 (write inf for infinity)"),
     ("const dense<0x10000> : f16[1]", "2:20: bit pattern 0x10000 is wider than f16 (16 bits)"),
 ])
 def test_constant_errors(body: str, message: str) -> None:
     err = parse_error(f"graph @g() {{\n  %c = {body}\n  return %c\n}}")
     assert str(err) == f"t.irc:{message}"
+
+
+def test_infinity_is_written_inf() -> None:
+    g = parse_graph("graph @g() {\n  %c = const dense<[inf, -inf, +inf, 65504.0]> : f16[4]\n"
+                    "  return %c\n}")
+    assert g.value("c").const_value.tolist() == [math.inf, -math.inf, math.inf, 65504.0]
+
+
+@pytest.mark.parametrize("text, where", [
+    ("graph @g(%x: f32[2]) {\n  %y = nn.clip(%x) {min = 1e400} : f32[2]\n  return %y\n}",
+     "t.irc:2:27: 1e400 overflows f64"),
+    ("graph @g(%x: f32[2]) {\n  %y = nn.clip(%x) {min = -1e999} : f32[2]\n  return %y\n}",
+     "t.irc:2:27: -1e999 overflows f64"),
+    ("graph @g() attributes {a = [1.0, 2e308]} {\n  return\n}",
+     "t.irc:1:34: 2e308 overflows f64"),
+    ("graph @g(%x: i8[2]<1e400,0>) {\n  return %x\n}", "t.irc:1:20: 1e400 overflows f64"),
+])
+def test_float_attributes_that_overflow_are_errors(text: str, where: str) -> None:
+    assert str(parse_error(text)).startswith(where)
+
+
+@pytest.mark.parametrize("lit", [
+    "dense<0.0> : f32[100000000000]",
+    "dense<0> : i8[2147483649]",                       # elements over the cap
+    "dense<0.0> : f64[1073741825]",                    # bytes over the cap
+    "dense<[1.0, 2.0]> : f32[100000,100000,100000]",
+    "@w : f32[100000000000]",
+])
+def test_absurd_constants_are_refused_before_allocating(lit: str) -> None:
+    assert MAX_CONSTANT_ELEMENTS == 2**31 and MAX_CONSTANT_BYTES == 8 * 2**30
+    err = parse_error(f"graph @g() {{\n  %c = const {lit}\n  return %c\n}}",
+                      sidecar={"w": np.zeros(1, np.float32)})
+    assert re.fullmatch(r"t\.irc:2:14: constant \S+ is too large: [0-9,]+ elements, [0-9,]+ "
+                        r"bytes \(irc accepts constants of up to 2,147,483,648 elements and "
+                        r"8 GiB\)", str(err)), str(err)
+    # graph inputs of any size are fine: they allocate nothing
+    g = parse_graph("graph @g(%x: f32[100000000000]) {\n  return %x\n}")
+    assert g.inputs[0].type.size == 10**11
 
 
 def test_sidecar_errors() -> None:

@@ -6,10 +6,16 @@ form, with large constants in a sidecar dict:
 * ``parse(print(g))`` is structurally equal to ``g`` (names, types, ops,
   attributes, constants bit for bit, locations, graph attributes);
 * printing the parsed graph gives the same text (the printer is canonical);
-* the generic text parses to the same graph as the custom text.
+* the generic text parses to the same graph as the custom text;
+* ``load_text(save_text(g))`` through real files (text plus sidecar ``.npz``) is
+  structurally equal to ``g``.
 """
 
 from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -18,6 +24,7 @@ from hypothesis import strategies as st
 from irc.ir import Graph, diff_graphs
 from irc.parser import parse_graph
 from irc.printer import print_graph
+from irc.textio import load_text, save_text
 
 try:
     from strategies import graphs
@@ -53,3 +60,19 @@ def test_print_parse_roundtrip(g: Graph, inline_limit: int) -> None:
     assert print_graph(parse_graph(text, sidecar=sidecar),
                        inline_limit=inline_limit, sidecar={}) == custom
     assert generic == text
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                 HealthCheck.filter_too_much])
+@given(graphs(), st.booleans())
+def test_save_load_roundtrip_through_files(g: Graph, generic: bool) -> None:
+    # a fresh directory per example: pytest's function-scoped tmp_path would be
+    # shared by every example hypothesis runs
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.irc"
+        save_text(g, path, generic=generic)
+        g2 = load_text(path)
+        diff = diff_graphs(g2, g)
+        assert diff is None, f"{diff}\n--- text:\n{path.read_text()}"
+        assert not [f for f in os.listdir(d) if f.startswith(".")]   # no temp files left
