@@ -174,6 +174,10 @@ class Graph:
                           "defined (SSA names must be unique)")
         self._names.add(name)
 
+    def has_name(self, name: str) -> bool:
+        """Whether a value of this graph is called ``name``."""
+        return name in self._names
+
     def rename(self, value: Value, name: str) -> None:
         """Give ``value`` a new unique name."""
         if name == value.name:
