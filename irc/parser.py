@@ -649,7 +649,8 @@ def _syntax_error(e: UnexpectedInput, text: str, filename: str | None, lark: Lar
         return ParseError(f"unexpected {shown!r}; expected {_describe_terminals(allowed, lark)}",
                           file=filename, line=tok.line, column=tok.column)
     if isinstance(e, UnexpectedCharacters):
-        ch = text[e.pos_in_stream] if e.pos_in_stream < len(text) else ""
+        pos = e.pos_in_stream if e.pos_in_stream is not None else len(text)
+        ch = text[pos] if pos < len(text) else ""
         allowed = accepts or e.allowed or set()
         if ch == "[" and "SHAPE" in allowed:
             msg = _MALFORMED_SHAPE
@@ -702,7 +703,8 @@ def parse_graph(text: str, *, sidecar: Mapping[str, np.ndarray] | None = None,
     prev = _state()
     _local.state = _State(text, filename, sidecar, sidecar_file)
     try:
-        return lark.parse(text, start="start")
+        graph: Graph = lark.parse(text, start="start")  # type: ignore[assignment]  # the transformer builds it
+        return graph
     except UnexpectedInput as e:
         raise _syntax_error(e, text, filename, lark) from None
     finally:
@@ -716,7 +718,8 @@ def parse_type(text: str) -> TensorType:
     prev = _state()
     _local.state = None
     try:
-        return lark.parse(text, start="type")
+        ty: TensorType = lark.parse(text, start="type")  # type: ignore[assignment]  # built inline
+        return ty
     except UnexpectedInput as e:
         raise _syntax_error(e, text, None, lark) from None
     finally:
