@@ -53,13 +53,16 @@ def _axis(n: int, k: int, s: int, d: int, b: int, e: int, auto_pad: str,
         return out, b, total - b
     if auto_pad == "valid":
         b = e = 0
+    # ONNX: out = floor((n + b + e - span) / s) + 1, or ceil(...) + 1 in ceil mode,
+    # where a ceil-mode window may overhang the end pad but must start inside the
+    # input or the begin pad (a window starting in the end pad is dropped).
     room = n + b + e - span
-    if room < 0:
+    out = (-(-room // s) if ceil_mode else room // s) + 1
+    if ceil_mode and out >= 1 and (out - 1) * s >= n + b:
+        out -= 1
+    if out < 1:
         raise ValueError(f"{what}: the window spans {span} (kernel {k}, dilation {d}) but the "
                          f"padded input has only {n + b + e} (input {n}, pads {b}+{e})")
-    out = (-(-room // s) if ceil_mode else room // s) + 1
-    if ceil_mode and (out - 1) * s >= n + b:
-        out -= 1
     return out, b, e
 
 

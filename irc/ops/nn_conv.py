@@ -146,7 +146,12 @@ class ConvTranspose2d(OpDef):
         for ax in range(2):
             s, d, k = attrs["strides"][ax], attrs["dilations"][ax], w[2 + ax]
             b, e = attrs["pads"][ax], attrs["pads"][ax + 2]
-            full = s * (x[2 + ax] - 1) + attrs["output_padding"][ax] + (k - 1) * d + 1
+            op_ = attrs["output_padding"][ax]
+            if op_ >= max(s, d):
+                raise ValueError(f"output_padding {list(attrs['output_padding'])} must be less "
+                                 f"than max(stride, dilation) = {max(s, d)} on "
+                                 f"{'height' if ax == 0 else 'width'} (ONNX ConvTranspose)")
+            full = s * (x[2 + ax] - 1) + op_ + (k - 1) * d + 1
             if full - b - e < 1:
                 raise ValueError(f"{'height' if ax == 0 else 'width'}: pads {b}+{e} crop the "
                                  f"whole {full}-long output")

@@ -328,8 +328,9 @@ class Pad(OpDef):
     """Pad (or, with negative pads, crop) every axis (ONNX Pad).  ``pads`` holds
     all begins then all ends: [b_0, ..., b_{r-1}, e_0, ..., e_{r-1}], so axis i
     grows by b_i + e_i.  Modes: constant fills ``value``; reflect mirrors without
-    repeating the edge (needs pads < the axis length); edge repeats the edge
-    element.  Negative pads remove elements first."""
+    repeating the edge (needs pads < the axis length, as onnxruntime requires;
+    the ONNX spec's example 2 also allows longer, repeated reflections, which irc
+    refuses); edge repeats the edge element.  Negative pads remove elements first."""
 
     name = "nn.pad"
     operands = (Operand("x"),)

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from irc.dtypes import DType
 from irc.errors import OpError
+from irc.ops import get_op
+from irc.types import TensorType
 
 from ophelpers import F32, T, infer, make_rand, run
 
@@ -308,3 +310,13 @@ def test_conv_transpose2d_shape_rule():
 def test_conv_transpose2d_shape_errors(types, attrs, message):
     with pytest.raises(OpError, match=message):
         infer("nn.conv_transpose2d", *types, **attrs)
+
+
+def test_conv_transpose_output_padding_must_be_below_stride_or_dilation() -> None:
+    op = get_op("nn.conv_transpose2d")
+    x, w = TensorType(DType.F32, (1, 1, 2, 2)), TensorType(DType.F32, (1, 1, 1, 1))
+    with pytest.raises(ValueError, match=r"output_padding \[3, 0\] must be less than "
+                                         r"max\(stride, dilation\) = 1"):
+        op.infer([x, w], op.normalize_attrs(dict(output_padding=(3, 0))))
+    ok = op.infer([x, w], op.normalize_attrs(dict(strides=(2, 1), output_padding=(1, 0))))
+    assert ok.shape == (1, 1, 4, 2)

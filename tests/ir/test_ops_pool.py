@@ -12,6 +12,8 @@ from hypothesis import strategies as st
 
 from irc.dtypes import DType
 from irc.errors import OpError
+from irc.ops import get_op
+from irc.types import TensorType
 
 from ophelpers import F32, T, infer, make_rand, run
 
@@ -207,3 +209,22 @@ def test_pool_errors_name_the_problem(op, shape, attrs, message):
 def test_avg_pool_rejects_integers():
     with pytest.raises(OpError, match="must be a float tensor"):
         infer("nn.avg_pool", T(DType.I8, 1, 1, 4, 4), kernel=(2, 2))
+
+
+def test_ceil_mode_window_longer_than_padded_input() -> None:
+    """ONNX: out = ceil((n + pads - span) / s) + 1 may be 1 even when the window
+    is longer than the padded input (found by differential testing against the
+    ONNX reference and onnxruntime, which both give these results)."""
+    x = np.arange(2, dtype=np.float32).reshape(1, 1, 1, 2)
+    y = get_op("nn.max_pool").run([x], get_op("nn.max_pool").normalize_attrs(
+        dict(kernel=(1, 4), strides=(1, 3), pads=(0, 0, 0, 1), ceil_mode=True)))[0]
+    np.testing.assert_array_equal(y, [[[[1.0]]]])
+    x = np.arange(2, dtype=np.float32).reshape(2, 1, 1, 1)
+    avg = get_op("nn.avg_pool")
+    y = avg.run([x], avg.normalize_attrs(dict(kernel=(1, 2), strides=(2, 3), ceil_mode=True,
+                                              count_include_pad=True)))[0]
+    np.testing.assert_array_equal(y.ravel(), [0.0, 1.0])     # the overhang is not counted
+    with pytest.raises(ValueError, match="window spans 4"):
+        get_op("nn.max_pool").infer(
+            [TensorType(DType.F32, (1, 1, 1, 2))],
+            get_op("nn.max_pool").normalize_attrs(dict(kernel=(1, 4), ceil_mode=False)))
