@@ -71,3 +71,9 @@ class InputError(IrcError):
 
 class PluginError(IrcError):
     """A user pass file or entry point could not be loaded, or clashes with a name."""
+
+
+class ModelImportError(IrcError):
+    """A model file (ONNX...) could not be imported: unsupported ops (all listed
+    at once, with their nodes), unsupported attribute values (naming node and
+    attribute), symbolic input shapes without ``--input-shape``, malformed files."""

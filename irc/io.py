@@ -1,7 +1,7 @@
 """``load`` and ``save`` by file extension.
 
-Formats: ``.irc`` (text form plus a sidecar ``.npz`` for large constants).
-ONNX import/export and the ``.ircm`` artifact register here as they land.
+Formats: ``.irc`` (text form plus a sidecar ``.npz`` for large constants),
+``.onnx`` (read: :mod:`irc.frontend.onnx_import`).  ONNX export and the ``.ircm`` artifact register here as they land.
 
 Every file irc writes goes through :class:`AtomicFiles` (or its one-file forms
 :func:`atomic_write` and :func:`atomic_write_bytes`): a temporary file in the
@@ -40,11 +40,17 @@ def _ensure_builtin_formats() -> None:
         from . import textio
         register_format(".irc", lambda p, **kw: textio.load_text(p),
                         lambda g, p: textio.save_text(g, p))
+    if ".onnx" not in _LOADERS:
+        def load_onnx(p: Path, input_shapes: Mapping[str, Sequence[int]] | None = None,
+                      **kw: Any) -> Graph:
+            from .frontend.onnx_import import import_onnx
+            return import_onnx(p, input_shapes)
+        register_format(".onnx", loader=load_onnx)
 
 
 def load(path: str | os.PathLike[str],
          input_shapes: Mapping[str, Sequence[int]] | None = None) -> Graph:
-    """Read a model; the extension picks the format (``.irc`` now)."""
+    """Read a model; the extension picks the format (``.irc``, ``.onnx``)."""
     _ensure_builtin_formats()
     p = Path(path)
     ext = p.suffix.lower()
