@@ -36,10 +36,33 @@ def _load_plugins(args: argparse.Namespace) -> None:
         load_pass_file(path)
 
 
+def _input_shapes(specs: Sequence[str] | None) -> dict[str, tuple[int, ...]] | None:
+    """``--input-shape NAME=D0,D1,...`` (repeatable) as a name -> shape dict;
+    ``NAME=`` is a scalar."""
+    if not specs:
+        return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for spec in specs:
+        name, sep, dims = spec.rpartition("=")
+        try:
+            if not sep or not name:
+                raise ValueError
+            shape = tuple(int(d) for d in dims.split(",")) if dims.strip() else ()
+            if any(d < 0 for d in shape):
+                raise ValueError
+        except ValueError:
+            raise InputError(f"--input-shape {spec}: write NAME=D0,D1,... with non-negative "
+                             "integer dims, e.g. --input-shape x=1,3,224,224") from None
+        if name in shapes:
+            raise InputError(f"--input-shape: {name} is given twice")
+        shapes[name] = shape
+    return shapes
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import irc
     _load_plugins(args)
-    graph = irc.load(args.model)
+    graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     irc.verify(graph)
     out = Path(args.output)
     print_after = None
@@ -98,7 +121,7 @@ def _safe_filename(name: str) -> str:
 def cmd_run(args: argparse.Namespace) -> int:
     import irc
     from .interpreter import random_inputs
-    graph = irc.load(args.model)
+    graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     irc.verify(graph)
     names = [v.name for v in graph.inputs]
     if args.random_inputs:
@@ -175,7 +198,7 @@ def summary(graph: "irc.Graph") -> str:  # type: ignore[name-defined]
 def cmd_show(args: argparse.Namespace) -> int:
     import irc
     from .printer import print_graph
-    graph = irc.load(args.model)
+    graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     if args.ir or args.generic:
         text = print_graph(graph, generic=args.generic)
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -242,7 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
                        "extension picks the format (.irc).",
                        epilog="example: irc compile model.irc --passes fold,dce,fuse-bn "
                        "--verify-each --time-passes -o out.irc")
-    c.add_argument("model", help="input model (.irc)")
+    c.add_argument("model", help="input model (.irc, .onnx)")
     c.add_argument("--passes", "-p", required=True, metavar="PIPELINE",
                    help="comma-separated passes with options, e.g. "
                    "'fold,dce,fuse-bn' or 'fold{max_elements=1000}' ('irc passes' lists them)")
@@ -259,27 +282,36 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--trace-rewrites", action="store_true",
                    help="log which rewrite rules fired where, and why others did not")
     c.add_argument("--seed", type=int, default=0, help="random seed for passes (default 0)")
+    c.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
+                   help="static shape of an imported model's input (repeatable); needed "
+                   "for ONNX inputs with symbolic dims")
     c.set_defaults(func=cmd_compile)
 
     r = sub.add_parser("run", help="run a model in the reference interpreter",
                        description="Run MODEL on inputs and print (and optionally save) "
                        "its outputs.",
                        epilog="example: irc run model.irc --input x=x.npy --output-dir out/")
-    r.add_argument("model", help="model (.irc)")
+    r.add_argument("model", help="model (.irc, .onnx)")
     r.add_argument("--input", "-i", action="append", metavar="NAME=FILE.npy",
                    help="an input array (repeatable); FILE.npz supplies inputs by name")
     r.add_argument("--random-inputs", action="store_true",
                    help="feed random inputs of the right shapes instead")
     r.add_argument("--output-dir", "-o", metavar="DIR", help="write DIR/<output>.npy")
     r.add_argument("--seed", type=int, default=0, help="seed for --random-inputs")
+    r.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
+                   help="static shape of an imported model's input (repeatable); needed "
+                   "for ONNX inputs with symbolic dims")
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("show", help="summarize a model, or print its IR",
                        description="Print a summary (ops, parameters, bytes by dtype and "
                        "encoding), or the IR text with --ir.")
-    s.add_argument("model", help="model (.irc)")
+    s.add_argument("model", help="model (.irc, .onnx)")
     s.add_argument("--ir", action="store_true", help="print the IR text form")
     s.add_argument("--generic", action="store_true", help="print the IR in generic form")
+    s.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
+                   help="static shape of an imported model's input (repeatable); needed "
+                   "for ONNX inputs with symbolic dims")
     s.set_defaults(func=cmd_show)
 
     ps = sub.add_parser("passes", help="list every registered pass with its options")

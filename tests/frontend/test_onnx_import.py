@@ -405,3 +405,74 @@ def test_irc_load_onnx_file(tmp_path):
     assert g.inputs[0].type.shape == (2, 3)
     with pytest.raises(ModelImportError, match="symbolic"):
         irc.load(p)
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+def test_cli_show_compile_run_onnx(tmp_path, capsys):
+    from irc.cli import main
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["y"])]
+    p = tmp_path / "m.onnx"
+    onnx.save(model(nodes, [("x", ["n", 2, 5, 5], F)], ["y"], {"w": rand(3, 2, 3, 3)}), str(p))
+    assert main(["show", str(p)]) == 1
+    err = capsys.readouterr().err
+    assert "symbolic" in err and "--input-shape x=" in err
+    assert main(["show", str(p), "--input-shape", "x=1,2,5,5"]) == 0
+    assert "nn.conv2d" in capsys.readouterr().out
+    out = tmp_path / "m.irc"
+    assert main(["compile", str(p), "--input-shape", "x=1,2,5,5", "--passes", "fold,dce",
+                 "-o", str(out)]) == 0
+    assert irc.load(out).inputs[0].type.shape == (1, 2, 5, 5)
+    assert main(["run", str(p), "--input-shape", "x=2,2,5,5", "--random-inputs",
+                 "--output-dir", str(tmp_path / "o")]) == 0
+    assert np.load(tmp_path / "o" / "y.npy").shape == (2, 3, 5, 5)
+    capsys.readouterr()
+    assert main(["show", str(p), "--input-shape", "x=1,two"]) == 1
+    assert "--input-shape x=1,two: write NAME=D0,D1" in capsys.readouterr().err
+
+
+# --- a real architecture ---------------------------------------------------------------------
+
+def _light_model(name):
+    """An ``onnx`` wheel's light model-zoo file with its ConstantOfShape
+    placeholder weights replaced by seeded random initializers."""
+    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
+                        f"light_{name}.onnx")
+    if not os.path.exists(path):
+        pytest.skip(f"{path} is not in this onnx wheel")
+    m = onnx.load(path)
+    g = m.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    r = np.random.default_rng(42)
+    weights, keep = {}, []
+    for n in g.node:
+        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
+            shape = tuple(int(d) for d in inits[n.input[0]])
+            if len(shape) >= 2:
+                fan_in = int(np.prod(shape[1:]))
+                w = r.standard_normal(shape) * np.sqrt(2.0 / fan_in)
+            else:
+                w = r.uniform(0.5, 1.5, shape)
+            weights[n.output[0]] = w.astype(np.float32)
+        else:
+            keep.append(n)
+    used = {x for n in keep for x in n.input}
+    new_inits = [numpy_helper.from_array(a, k) for k, a in weights.items()]
+    new_inits += [t for t in g.initializer if t.name in used and t.name not in weights]
+    init_names = {t.name for t in new_inits}
+    inputs = [i for i in g.input if i.name not in init_names and i.name in used]
+    graph = helper.make_graph(keep, g.name, inputs, list(g.output), initializer=new_inits)
+    out = helper.make_model(graph, opset_imports=list(m.opset_import))
+    out.ir_version = 4
+    return out
+
+
+def test_light_resnet50_matches_onnxruntime():
+    m = _light_model("resnet50")
+    r = np.random.default_rng(1)
+    feeds = {i.name: r.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim])
+             .astype(np.float32) for i in m.graph.input}
+    g = check(m, feeds, rtol=1e-4, atol=1e-5)
+    ops = ops_of(g)
+    assert ops.count("nn.conv2d") == 53 and ops.count("nn.batch_norm") == 53
