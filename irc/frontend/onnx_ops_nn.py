@@ -234,6 +234,8 @@ def _global_pool(cx: NodeContext) -> Value:
 def _batch_norm(cx: NodeContext) -> Any:
     if cx.attr("training_mode", 0):
         raise cx.bad_attr("training_mode", 1, "irc imports inference-mode models")
+    if cx.opset < 9 and cx.attr("spatial", 1) != 1:
+        raise cx.bad_attr("spatial", cx.attr("spatial"), "irc normalizes per channel")
     ins = [cx.input(i) for i in range(5)]
     y = cx.op("nn.batch_norm", ins, epsilon=cx.attr("epsilon", 1e-5))
     return [y, None, None, None, None]
@@ -261,3 +263,48 @@ def _reduce(cx: NodeContext) -> Value:
     if not axes and cx.attr("noop_with_empty_axes", 0):
         return x
     return cx.op(_REDUCE[cx.op_type], [x], axes=axes, keepdims=bool(cx.attr("keepdims", 1)))
+
+
+# --- resampling --------------------------------------------------------------------------------
+
+_RESIZE_CTM = ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel")
+
+
+@converter("Resize")
+def _resize(cx: NodeContext) -> Value:
+    x = cx.input(0)
+    if cx.opset < 11:
+        raise cx.error("Resize before opset 11 is not supported (re-export with opset >= 11)")
+    mode = cx.attr("mode", "nearest")
+    if mode not in ("nearest", "linear"):
+        raise cx.bad_attr("mode", mode, "irc resizes with nearest or linear")
+    ctm = cx.attr("coordinate_transformation_mode", "half_pixel")
+    if ctm not in _RESIZE_CTM:
+        raise cx.bad_attr("coordinate_transformation_mode", ctm,
+                          f"irc supports {', '.join(_RESIZE_CTM)}")
+    for name, ok in (("antialias", 0), ("exclude_outside", 0)):
+        if cx.attr(name, ok) != ok:
+            raise cx.bad_attr(name, cx.attr(name))
+    policy = cx.attr("keep_aspect_ratio_policy", "stretch")
+    r = x.type.rank
+    axes = [a + r if a < 0 else a for a in cx.attr("axes", list(range(r)))]
+    sc, sz = cx.const(2, "scales"), cx.const(3, "sizes")
+    scales = None if sc is None or sc.size == 0 else [float(s) for s in sc.reshape(-1)]
+    sizes = None if sz is None or sz.size == 0 else [int(s) for s in sz.reshape(-1)]
+    if sizes is not None and policy != "stretch":
+        raise cx.bad_attr("keep_aspect_ratio_policy", policy, "irc supports stretch")
+    given: list[Any]
+    if scales is not None and sizes is None:
+        given = scales
+    elif sizes is not None and scales is None:
+        given = sizes
+    else:
+        raise cx.error("give exactly one of the scales and sizes inputs")
+    if len(given) != len(axes):
+        raise cx.error(f"{len(given)} scales/sizes for {len(axes)} axes")
+    full: list[Any] = [1.0] * r if scales is not None else list(x.type.shape)
+    for a, v in zip(axes, given):
+        full[a] = v
+    kw: dict[str, Any] = {"scales": full} if scales is not None else {"sizes": full}
+    return cx.op("nn.resize", [x], mode=mode, coordinate_transformation_mode=ctm,
+                 nearest_mode=cx.attr("nearest_mode", "round_prefer_floor"), **kw)

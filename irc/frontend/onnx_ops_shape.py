@@ -93,10 +93,12 @@ def _fold_only(op_type: str, fn: Callable[..., np.ndarray]) -> None:
     def _fold(cx: NodeContext) -> Value:
         args = []
         for i in range(cx.num_inputs):
-            a = cx.const(i, f"operand {i}")
-            args.append(a)
-        if any(a is None for a in args):
-            raise cx.error("an operand is missing")
+            v = cx.input(i)
+            if not v.is_const:
+                raise cx.error(f"irc evaluates {op_type} only on constants (shape "
+                               f"arithmetic), but operand {i} ('{cx.node.input[i]}') is "
+                               "computed at run time")
+            args.append(v.const_value)
         return cx.const_value(np.asarray(fn(cx, *args)), hint=cx.out_name(0))
 
 

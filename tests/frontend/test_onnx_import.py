@@ -501,3 +501,42 @@ def test_light_models_match_onnxruntime(name):
 def test_light_models_with_lrn_are_reported(name):
     with pytest.raises(ModelImportError, match=r"LRN x2"):
         import_onnx(_light_model(name))
+
+
+@pytest.mark.parametrize("attrs,scales,sizes", [
+    (dict(mode="nearest", coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
+     [1, 1, 2, 2], None),
+    (dict(mode="nearest"), [1, 1, 1.5, 0.5], None),
+    (dict(mode="linear"), None, [1, 2, 7, 3]),
+    (dict(mode="linear", coordinate_transformation_mode="align_corners"), None, [1, 2, 9, 9]),
+    (dict(mode="linear", coordinate_transformation_mode="pytorch_half_pixel"),
+     [1, 1, 0.5, 2], None),
+])
+def test_resize(attrs, scales, sizes):
+    ins = ["x", "", "scales" if scales else "", "sizes" if sizes else ""]
+    inits = {}
+    if scales:
+        inits["scales"] = np.array(scales, np.float32)
+    if sizes:
+        inits["sizes"] = np.array(sizes, np.int64)
+    nodes = [helper.make_node("Resize", [i for i in ins], ["y"], **attrs)]
+    check(model(nodes, [("x", [1, 2, 4, 6], F)], ["y"], inits, opset=13))
+
+
+def test_resize_axes_and_rejections():
+    nodes = [helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear",
+                              axes=[-2, -1])]
+    check(model(nodes, [("x", [1, 2, 4, 6], F)], ["y"],
+                {"sizes": np.array([8, 3], np.int64)}, opset=18))
+    nodes = [helper.make_node("Resize", ["x", "", "s"], ["y"], name="rz", mode="cubic")]
+    m = model(nodes, [("x", [1, 2, 4, 6], F)], ["y"], {"s": np.ones(4, np.float32)}, opset=13)
+    with pytest.raises(ModelImportError, match="node Resize 'rz': attribute mode='cubic'"):
+        import_onnx(m)
+
+
+def test_fold_only_op_on_runtime_values_is_named():
+    nodes = [helper.make_node("Equal", ["x", "x"], ["y"], name="eq")]
+    m = model(nodes, [("x", [3], F)], [("y", TensorProto.BOOL)])
+    with pytest.raises(ModelImportError,
+                       match=r"Equal 'eq': irc evaluates Equal only on constants.*'x'"):
+        import_onnx(m)
