@@ -378,7 +378,7 @@ class _Importer:
                 results = CONVERTERS[node.op_type](cx)
             except ModelImportError:
                 raise
-            except IrcError as e:
+            except (IrcError, ValueError, IndexError) as e:   # bad axes, shapes... in a model
                 raise cx.error(str(e)) from None
             self._bind(cx, results)
         outs = []

