@@ -599,3 +599,69 @@ def test_three_d_conv_is_rejected_by_name():
     m = model(nodes, [("x", [1, 1, 3, 3, 3], F)], ["y"], {"w": rand(1, 1, 1, 1, 1)})
     with pytest.raises(ModelImportError, match="Conv 'c3': only 1-D and 2-D"):
         import_onnx(m)
+
+
+def test_bert_style_block_as_pytorch_exports_it():
+    """Embedding lookup on int64 ids, the (1 - mask) * min attention mask,
+    decomposed LayerNorm and Erf GELU, head split by Shape arithmetic."""
+    d, h, s = 8, 2, 5
+    n = helper.make_node
+    nodes = [
+        n("Gather", ["emb", "ids"], ["e"], axis=0),
+        # decomposed layer norm
+        n("ReduceMean", ["e"], ["mu"], axes=[-1]),
+        n("Sub", ["e", "mu"], ["xc"]),
+        n("Pow", ["xc", "two"], ["sq"]),
+        n("ReduceMean", ["sq"], ["var"], axes=[-1]),
+        n("Add", ["var", "eps"], ["ve"]),
+        n("Sqrt", ["ve"], ["sd"]),
+        n("Div", ["xc", "sd"], ["xn"]),
+        n("Mul", ["xn", "gamma"], ["xg"]),
+        n("Add", ["xg", "beta"], ["x"]),
+        # q, k, v and the head split: [b, s, d] -> [b, s, h, d/h] -> [b, h, s, d/h]
+        n("MatMul", ["x", "wq"], ["q"]),
+        n("MatMul", ["x", "wk"], ["k"]),
+        n("Shape", ["q"], ["qs"]),
+        n("Gather", ["qs", "i0"], ["b"], axis=0),
+        n("Gather", ["qs", "i1"], ["sl"], axis=0),
+        n("Unsqueeze", ["b", "ax0"], ["b1"]),
+        n("Unsqueeze", ["sl", "ax0"], ["s1"]),
+        n("Concat", ["b1", "s1", "heads", "hd"], ["hshape"], axis=0),
+        n("Reshape", ["q", "hshape"], ["qh"]),
+        n("Reshape", ["k", "hshape"], ["kh"]),
+        n("Transpose", ["qh"], ["qt"], perm=[0, 2, 1, 3]),
+        n("Transpose", ["kh"], ["kt"], perm=[0, 2, 3, 1]),
+        n("MatMul", ["qt", "kt"], ["sc"]),
+        n("Div", ["sc", "scale"], ["scs"]),
+        # attention mask: (1 - mask) * float.min, broadcast over heads and queries
+        n("Unsqueeze", ["mask", "ax12"], ["m4"]),
+        n("Cast", ["m4"], ["mf"], to=F),
+        n("Sub", ["one", "mf"], ["inv"]),
+        n("Mul", ["inv", "fmin"], ["bias"]),
+        n("Add", ["scs", "bias"], ["masked"]),
+        n("Softmax", ["masked"], ["p"], axis=-1),
+        # erf GELU of the probabilities' mean, just to exercise the pattern
+        n("ReduceMean", ["p"], ["pm"], axes=[1], keepdims=0),
+        n("Div", ["pm", "sqrt2"], ["g0"]),
+        n("Erf", ["g0"], ["g1"]),
+        n("Add", ["g1", "one"], ["g2"]),
+        n("Mul", ["pm", "g2"], ["g3"]),
+        n("Mul", ["g3", "half"], ["y"]),
+    ]
+    f32 = np.float32
+    inits = {
+        "emb": rand(20, d), "two": f32(2), "eps": f32(1e-12), "gamma": rand(d), "beta": rand(d),
+        "wq": rand(d, d), "wk": rand(d, d), "i0": np.array(0, np.int64),
+        "i1": np.array(1, np.int64), "ax0": np.array([0], np.int64),
+        "heads": np.array([h], np.int64), "hd": np.array([d // h], np.int64),
+        "scale": f32(np.sqrt(d // h)), "ax12": np.array([1, 2], np.int64), "one": f32(1),
+        "fmin": f32(np.finfo(np.float32).min), "sqrt2": f32(np.sqrt(2)), "half": f32(0.5),
+    }
+    m = model(nodes, [("ids", ["batch", "seq"], I64), ("mask", ["batch", "seq"], I64)],
+              ["y"], inits)
+    g = import_onnx(m, {"ids": (2, s), "mask": (2, s)})
+    assert "nn.concat" not in ops_of(g)          # the shape arithmetic folded away
+    assert [n.attrs["shape"] for n in g.nodes if n.op == "nn.reshape"] == [(2, s, h, d // h)] * 2
+    ids = rng.integers(0, 20, (2, s)).astype(np.int64)
+    mask = np.array([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]], np.int64)
+    check(m, {"ids": ids, "mask": mask}, input_shapes={"ids": (2, s), "mask": (2, s)})
