@@ -36,6 +36,44 @@ def _check_operands(types: list[TensorType], op: str) -> None:
         raise ValueError(f"w must be 4-D, got rank {w.rank}")
 
 
+def conv2d_accumulate(x: Array, w: Array, win: Window, groups: int) -> Array:
+    """The sums of :class:`Conv2d` (no bias, no clamp) in ``x``'s dtype, which must
+    equal ``w``'s: float for nn.conv2d, int64 for the exact integer q.conv2d."""
+    acc = x.dtype
+    g = groups
+    n, c = x.shape[:2]
+    o, cg, kh, kw = w.shape
+    og = o // g
+    (oh, ow) = win.out
+    xp = padded(x, win, 0)
+    if cg == 1 and g > 1:
+        # depthwise (with channel multiplier og): output channel o reads input
+        # channel o // og; accumulate one tap at a time
+        if og > 1:
+            xp = np.repeat(xp, og, axis=1)
+        y = np.zeros((n, o, oh, ow), acc)
+        for i, j, view in taps(xp, win):
+            y += w[:, 0, i, j][None, :, None, None] * view
+    else:
+        # im2col: cols[n, c, i, j, p, q] = tap (i, j) of output (p, q), then one
+        # (grouped) matmul with w reshaped to [g, og, cg*kh*kw]
+        one_by_one = (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads)
+        if one_by_one:
+            cols = xp.reshape(n, c, oh * ow)
+        else:
+            buf = np.empty((n, c, kh, kw, oh, ow), acc)
+            for i, j, view in taps(xp, win):
+                buf[:, :, i, j] = view
+            cols = buf.reshape(n, c * kh * kw, oh * ow)
+        if g == 1:
+            y = np.matmul(w.reshape(o, cg * kh * kw), cols)
+        else:
+            y = np.matmul(w.reshape(g, og, cg * kh * kw),
+                          cols.reshape(n, g, cg * kh * kw, oh * ow))
+        y = y.reshape(n, o, oh, ow)
+    return y
+
+
 @register_op
 class Conv2d(OpDef):
     """y = clamp(conv(x, w) + b), with x: [N, C, H, W], w: [O, C/g, kh, kw], b: [O]
@@ -81,38 +119,7 @@ class Conv2d(OpDef):
         x, w = inputs[0], inputs[1]
         acc = _acc_dtype(x.dtype)
         x, w = x.astype(acc, copy=False), w.astype(acc, copy=False)
-        win = self._window(x.shape, w.shape, attrs)
-        n, c = x.shape[:2]
-        o, cg, kh, kw = w.shape
-        g = attrs["groups"]
-        og = o // g
-        (oh, ow) = win.out
-        xp = padded(x, win, 0)
-        if cg == 1 and g > 1:
-            # depthwise (with channel multiplier og): output channel o reads input
-            # channel o // og; accumulate one tap at a time
-            if og > 1:
-                xp = np.repeat(xp, og, axis=1)
-            y = np.zeros((n, o, oh, ow), acc)
-            for i, j, view in taps(xp, win):
-                y += w[:, 0, i, j][None, :, None, None] * view
-        else:
-            # im2col: cols[n, c, i, j, p, q] = tap (i, j) of output (p, q), then one
-            # (grouped) matmul with w reshaped to [g, og, cg*kh*kw]
-            one_by_one = (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads)
-            if one_by_one:
-                cols = xp.reshape(n, c, oh * ow)
-            else:
-                buf = np.empty((n, c, kh, kw, oh, ow), acc)
-                for i, j, view in taps(xp, win):
-                    buf[:, :, i, j] = view
-                cols = buf.reshape(n, c * kh * kw, oh * ow)
-            if g == 1:
-                y = np.matmul(w.reshape(o, cg * kh * kw), cols)
-            else:
-                y = np.matmul(w.reshape(g, og, cg * kh * kw),
-                              cols.reshape(n, g, cg * kh * kw, oh * ow))
-            y = y.reshape(n, o, oh, ow)
+        y = conv2d_accumulate(x, w, self._window(x.shape, w.shape, attrs), attrs["groups"])
         if len(inputs) == 3:
             y += inputs[2].astype(acc, copy=False)[None, :, None, None]
         return apply_clamp(y.astype(inputs[0].dtype, copy=False), attrs)
