@@ -15,6 +15,7 @@ import numpy as np
 from .dtypes import DType, wrap_int
 from .errors import InputError, InterpreterError, IrcError
 from .ir import Graph, Node, Value, format_name
+from .types import TensorType
 
 
 class Interpreter:
@@ -129,12 +130,17 @@ def _check_int_range(name: str, arr: np.ndarray, dt: "DType") -> None:
                          f"outside the range [{dt.min}, {dt.max}] of {dt}")
 
 
-def evaluate(node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
+def evaluate(node: Node, args: list[np.ndarray],
+             types: "list[TensorType] | None" = None) -> list[np.ndarray]:
     """One node's results by its op's reference semantics, with sub-byte integer
     results wrapped into their type's range (the op computes in the storage
     byte; see :func:`irc.dtypes.wrap_int`).  Constant folding uses this too, so a
-    folded constant is exactly what the interpreter would have computed."""
-    results = node.opdef.run(args, node.attrs)
+    folded constant is exactly what the interpreter would have computed.
+    ``types`` are the operand types when ``node`` has no operands of its own (an
+    importer evaluating before it builds the node)."""
+    if types is None:
+        types = [v.type for v in node.inputs]
+    results = node.opdef.run(args, node.attrs, types)
     for k, (v, r) in enumerate(zip(node.outputs, results)):
         dt = v.type.dtype
         if dt.is_int and dt.bits < 8 and isinstance(r, np.ndarray) and r.dtype == dt.storage:

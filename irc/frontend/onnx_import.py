@@ -254,9 +254,10 @@ class _Importer:
                                    "earlier node, initializer or graph input (the ONNX graph "
                                    "is not in topological order or is malformed)") from None
 
-    def add_const(self, arr: np.ndarray, hint: str) -> Value:
+    def add_const(self, arr: np.ndarray, hint: str, type: TensorType | None = None) -> Value:
+        """A constant; ``type`` keeps quantization parameters a folded q.* result has."""
         name = hint if not self.graph.has_name(hint) else self._name(hint)
-        return self.graph.add_const(arr, name=name)
+        return self.graph.add_const(arr, name=name, type=type)
 
     # -- inputs and initializers --------------------------------------------------
     def _inputs(self) -> None:
@@ -323,7 +324,8 @@ class _Importer:
         if inputs and all(v.is_const for v in inputs):
             tmp = Node(op, [], [Value(f"t{k}", t) for k, t in enumerate(types)], norm, cx.label)
             try:
-                results = evaluate(tmp, [v.const_value for v in inputs])
+                results = evaluate(tmp, [v.const_value for v in inputs],
+                                   [v.type for v in inputs])
             except Exception as e:
                 raise cx.error(f"folding constant {op} failed: {e}") from None
             outs = []
@@ -331,7 +333,7 @@ class _Importer:
                 r = np.asarray(r)
                 if r.shape != t.shape or r.dtype != t.dtype.storage:
                     r = np.broadcast_to(r, t.shape).astype(t.dtype.storage)
-                outs.append(self.add_const(r, self.helper_hint(cx)))
+                outs.append(self.add_const(r, self.helper_hint(cx), t))
             return outs[0] if len(outs) == 1 else tuple(outs)
         node = self.graph.make_node(op, inputs, norm, output_types=types,
                                     output_names=[self._name(self.helper_hint(cx))

@@ -10,3 +10,4 @@ them all.
 from __future__ import annotations
 
 from . import onnx_ops_nn, onnx_ops_shape  # noqa: F401  (register the converters)
+from . import onnx_ops_quant  # noqa: F401  (QuantizeLinear, QLinearConv... onto q.*)

@@ -367,9 +367,21 @@ class OpDef:
             raise TypeInferenceError(f"{where}: {e} (operand types: {shown})") from None
         return [res] if isinstance(res, TensorType) else list(res)
 
-    def run(self, inputs: list[np.ndarray], attrs: dict[str, Any]) -> list[np.ndarray]:
-        """``compute`` with the result always a list."""
-        res = self.compute(inputs, attrs)
+    #: Ops whose meaning depends on their operands' types — the quantization
+    #: parameters of ``q.*`` operands — set this and get them as a third argument:
+    #: ``compute(inputs, attrs, types)``.
+    typed_compute: ClassVar[bool] = False
+
+    def run(self, inputs: list[np.ndarray], attrs: dict[str, Any],
+            types: Sequence[TensorType] | None = None) -> list[np.ndarray]:
+        """``compute`` with the result always a list (``types``: the operand types,
+        required by ``typed_compute`` ops)."""
+        if self.typed_compute:
+            if types is None:
+                raise ValueError(f"{self.name} reads its operands' types; pass types=")
+            res = self.compute(inputs, attrs, list(types))  # type: ignore[call-arg]
+        else:
+            res = self.compute(inputs, attrs)
         return list(res) if isinstance(res, (list, tuple)) else [res]
 
     def hook(self, name: str) -> Callable[..., Any] | None:
