@@ -18,6 +18,7 @@ from . import nn_pool  # noqa: F401
 from . import nn_reduce  # noqa: F401
 from . import nn_resize  # noqa: F401
 from . import nn_shape  # noqa: F401
+from . import nn_logic  # noqa: F401
 from . import q_core  # noqa: F401  (q.* integer core)
 
 __all__ = [

@@ -23,7 +23,8 @@ NN_OPS = sorted(n for n in all_ops() if n.startswith("nn."))
 DTYPES = [DType.F32, DType.F32, DType.F16, DType.F64, DType.I32, DType.I64, DType.I8, DType.U8,
           DType.I4, DType.B1]
 #: ops whose compute may reject *data* (not types) with a ValueError
-DATA_DEPENDENT = {"nn.gather": "out of range", "nn.pow": "negative integer powers"}
+DATA_DEPENDENT = {"nn.gather": "out of range", "nn.pow": "negative integer powers",
+                  "nn.gather_elements": "out of range"}
 
 _shapes = st.lists(st.integers(0, 5), max_size=4).map(tuple).filter(
     lambda s: math.prod(s) <= 200)
