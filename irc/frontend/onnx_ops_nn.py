@@ -8,8 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from ..dtypes import DType
 from ..ir import Value
-from .onnx_import import NodeContext, converter
+from .onnx_import import NodeContext, converter, onnx_dtype
 
 _UNARY = {
     "Relu": "nn.relu", "Sigmoid": "nn.sigmoid", "Tanh": "nn.tanh", "Sqrt": "nn.sqrt",
@@ -202,17 +203,43 @@ def _conv(cx: NodeContext) -> Value:
 @converter("ConvTranspose")
 def _conv_transpose(cx: NodeContext) -> Value:
     sp = _Spatial(cx, cx.input(0))
-    w = cx.input(1)
-    _check_kernel(cx, w, cx.attr("kernel_shape"))
-    if cx.has_attr("output_shape"):
-        raise cx.bad_attr("output_shape", cx.attr("output_shape"),
-                          "give pads and output_padding instead")
-    _auto_pad(cx, ("NOTSET",))
-    ins = [sp.x, sp.view(w)] + ([cx.input(2)] if cx.has_input(2) else [])
-    return sp.result(cx.op("nn.conv_transpose2d", ins, strides=sp.pair("strides"),
-                           pads=sp.pads(), dilations=sp.pair("dilations"),
-                           groups=cx.attr("group", 1),
-                           output_padding=sp.pair("output_padding", 0, lead=0)))
+    w = sp.view(cx.input(1))
+    _check_kernel(cx, cx.input(1), cx.attr("kernel_shape"))
+    auto_pad = _auto_pad(cx)
+    strides, dil = sp.pair("strides"), sp.pair("dilations")
+    opad = sp.pair("output_padding", 0, lead=0)
+    pads = [0, 0, 0, 0] if auto_pad == "valid" else sp.pads()
+    out_shape = cx.attr("output_shape")
+    if out_shape is not None or auto_pad in ("same_upper", "same_lower"):
+        # ONNX: pads follow from the output shape (in * stride for SAME_*):
+        # total = stride*(in-1) + output_padding + (k-1)*dilation + 1 - out, split
+        # evenly, the odd one at the end for SAME_UPPER, at the start otherwise; a
+        # negative end pad lengthens the output, which is output_padding in irc
+        xs, ks = sp.x.type.shape[2:], w.type.shape[2:]
+        if out_shape is None:
+            target = [xs[a] * strides[a] for a in range(2)]
+        else:
+            n = 1 if sp.one_d else 2
+            out_shape = list(out_shape)
+            if len(out_shape) not in (n, n + 2):
+                raise cx.bad_attr("output_shape", out_shape, f"{n}-D ops need {n} dims")
+            target = ([1] if sp.one_d else []) + out_shape[-n:]
+        pads, opad = [0, 0, 0, 0], list(opad)
+        for a in range(2):
+            total = (strides[a] * (xs[a] - 1) + opad[a] + (ks[a] - 1) * dil[a] + 1
+                     - target[a])
+            b = total // 2 if auto_pad == "same_upper" else total - total // 2
+            e = total - b
+            if e < 0:
+                opad[a], e = opad[a] - e, 0
+            if b < 0:
+                raise cx.bad_attr("output_shape" if out_shape is not None else "auto_pad",
+                                  cx.attr("output_shape") or cx.attr("auto_pad"),
+                                  "it would pad the start of the output")
+            pads[a], pads[a + 2] = b, e
+    ins = [sp.x, w] + ([cx.input(2)] if cx.has_input(2) else [])
+    return sp.result(cx.op("nn.conv_transpose2d", ins, strides=strides, pads=pads,
+                           dilations=dil, groups=cx.attr("group", 1), output_padding=opad))
 
 
 @converter("MaxPool")
@@ -260,8 +287,28 @@ def _batch_norm(cx: NodeContext) -> Any:
 @converter("LayerNormalization")
 def _layer_norm(cx: NodeContext) -> Any:
     ins = [cx.input(0), cx.input(1)] + ([cx.input(2)] if cx.has_input(2) else [])
-    y = cx.op("nn.layer_norm", ins, axis=cx.attr("axis", -1), epsilon=cx.attr("epsilon", 1e-5))
-    return [y, None, None]
+    axis, eps = cx.attr("axis", -1), cx.attr("epsilon", 1e-5)
+    y = cx.op("nn.layer_norm", ins, axis=axis, epsilon=eps)
+    if not (cx.output_used(1) or cx.output_used(2)):
+        return [y, None, None]
+    # the optional Mean / InvStdDev outputs (nn.layer_norm computes only Y), in the
+    # stash type: mean(x), 1 / sqrt(mean((x - mean)^2) + epsilon) over axis..rank-1
+    x = ins[0]
+    r = x.type.rank
+    if not -r <= axis < r:
+        raise cx.bad_attr("axis", axis, f"out of range for rank {r}")
+    axes = list(range(axis + r if axis < 0 else axis, r))
+    stash = onnx_dtype(cx.attr("stash_type", 1), f"node {cx.label}: stash_type")
+    if not stash.is_float:
+        raise cx.bad_attr("stash_type", cx.attr("stash_type"), "must be a float type")
+    xs = x if x.type.dtype == stash else cx.op("nn.cast", [x], to=stash)
+    mean = cx.op("nn.reduce_mean", [xs], axes=axes, keepdims=True)
+    d = cx.op("nn.sub", [xs, mean])
+    var = cx.op("nn.reduce_mean", [cx.op("nn.mul", [d, d])], axes=axes, keepdims=True)
+    var = cx.op("nn.add", [var, cx.const_value(np.asarray(eps, stash.storage))])
+    inv = cx.op("nn.div", [cx.const_value(np.ones((), stash.storage)),
+                           cx.op("nn.sqrt", [var])])
+    return [y, mean, inv]
 
 
 # --- reductions ------------------------------------------------------------------------------
@@ -287,6 +334,27 @@ def _reduce(cx: NodeContext) -> Value:
     axes = list(axes or [])
     keepdims = bool(cx.attr("keepdims", 1))
     noop = not axes and cx.attr("noop_with_empty_axes", 0)
+    if cx.op_type in ("ReduceMax", "ReduceMin") and not noop and 0 in x.type.shape:
+        r, dt = x.type.rank, x.type.dtype
+        red = {a + r if a < 0 else a for a in axes} if axes else set(range(r))
+        if any(x.type.shape[a] == 0 for a in red if 0 <= a < r):
+            # ONNX: max / min of an empty set is the identity, -inf / +inf (the
+            # type's lowest / highest for integers, False / True for bool)
+            hi = cx.op_type == "ReduceMin"
+            fill = (math.inf if hi else -math.inf) if dt.is_float else \
+                (dt.max if hi else dt.min)
+            shape = [1 if a in red else d for a, d in enumerate(x.type.shape)
+                     if keepdims or a not in red]
+            return cx.const_value(np.full(shape, fill, dt.storage), hint=cx.out_name(0))
+    if x.type.dtype.is_bool and cx.op_type in ("ReduceMax", "ReduceMin") and not noop:
+        # opset 20 takes bool (any / all): reduce 0.0 / 1.0 floats, exactly
+        f = cx.op("nn.cast", [x], to=DType.F32)
+        if cx.op_type == "ReduceMax":
+            y = cx.op("nn.reduce_max", [f], axes=axes, keepdims=keepdims)
+        else:
+            y = cx.op("nn.neg", [cx.op("nn.reduce_max", [cx.op("nn.neg", [f])], axes=axes,
+                                       keepdims=keepdims)])
+        return cx.op("nn.cast", [y], to=DType.B1)
     if cx.op_type in _REDUCE:
         if noop:
             return x
