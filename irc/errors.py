@@ -77,3 +77,8 @@ class ModelImportError(IrcError):
     """A model file (ONNX...) could not be imported: unsupported ops (all listed
     at once, with their nodes), unsupported attribute values (naming node and
     attribute), symbolic input shapes without ``--input-shape``, malformed files."""
+
+
+class ModelExportError(IrcError):
+    """A graph could not be exported (to ONNX...): every op, node and type that
+    has no exported form is listed at once, with the reason."""

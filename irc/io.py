@@ -1,7 +1,9 @@
 """``load`` and ``save`` by file extension.
 
 Formats: ``.irc`` (text form plus a sidecar ``.npz`` for large constants),
-``.onnx`` (read: :mod:`irc.frontend.onnx_import`).  ONNX export and the ``.ircm`` artifact register here as they land.
+``.onnx`` (read: :mod:`irc.frontend.onnx_import`; write, float graphs at opset
+17: :mod:`irc.frontend.onnx_export`).  The ``.ircm`` artifact registers here as
+it lands.
 
 Every file irc writes goes through :class:`AtomicFiles` (or its one-file forms
 :func:`atomic_write` and :func:`atomic_write_bytes`): a temporary file in the
@@ -46,6 +48,11 @@ def _ensure_builtin_formats() -> None:
             from .frontend.onnx_import import import_onnx
             return import_onnx(p, input_shapes)
         register_format(".onnx", loader=load_onnx)
+    if ".onnx" not in _SAVERS:
+        def save_onnx(g: Graph, p: Path) -> None:
+            from .frontend.onnx_export import save_onnx as export_and_write
+            export_and_write(g, p)      # serialized, then atomic_write_bytes
+        register_format(".onnx", saver=save_onnx)
 
 
 def load(path: str | os.PathLike[str],
