@@ -103,11 +103,6 @@ def _fold_only(op_type: str, fn: Callable[..., np.ndarray]) -> None:
 
 
 _fold_only("Range", lambda cx, s, l, d: np.arange(s.item(), l.item(), d.item()).astype(s.dtype))
-_fold_only("Equal", lambda cx, a, b: np.equal(a, b))
-_fold_only("Less", lambda cx, a, b: np.less(a, b))
-_fold_only("Greater", lambda cx, a, b: np.greater(a, b))
-_fold_only("Not", lambda cx, a: np.logical_not(a))
-_fold_only("Where", lambda cx, c, a, b: np.asarray(np.where(c, a, b)).astype(np.result_type(a, b)))
 _fold_only("Floor", lambda cx, a: np.floor(a))
 _fold_only("Ceil", lambda cx, a: np.ceil(a))
 
