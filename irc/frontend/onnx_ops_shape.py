@@ -31,7 +31,11 @@ def _dropout(cx: NodeContext) -> Any:
         training = cx.const(2, "training_mode")
         if training is not None and bool(np.asarray(training).reshape(-1)[0]):
             raise cx.error("training_mode is true; irc imports inference-mode models")
-    return [cx.input(0), None]   # inference: identity; the mask is not computed
+    x = cx.input(0)
+    mask = None
+    if cx.output_used(1):          # inference keeps every element: an all-true mask
+        mask = cx.const_value(np.ones(x.type.shape, np.bool_), hint=cx.out_name(1))
+    return [x, mask]               # inference: identity
 
 
 # --- constants ---------------------------------------------------------------------------------
@@ -134,7 +138,11 @@ def _reshape(cx: NodeContext) -> Value:
     else:
         shape = cx.ints(1, "shape") or []
     if cx.attr("allowzero", 0) and 0 in shape:
-        raise cx.bad_attr("allowzero", 1, "a 0 in shape must copy the input dim")
+        # a 0 is a literal 0-length dim (ONNX forbids -1 alongside it): the result
+        # is empty whatever x holds, so it is a constant (nn.reshape's 0 copies a dim)
+        if -1 in shape or math.prod(x.type.shape) != 0:
+            raise cx.error(f"allowzero=1: cannot reshape {list(x.type.shape)} to {shape}")
+        return cx.const_value(np.zeros(shape, x.type.dtype.storage), hint=cx.out_name(0))
     try:
         target = reshape_target(x.type.shape, shape)
     except ValueError as e:
