@@ -262,14 +262,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="run a pass pipeline over a model and write the result",
                        description="Run a pass pipeline over MODEL and write OUT; OUT's "
-                       "extension picks the format (.irc).",
+                       "extension picks the format (.irc, or .onnx: ONNX for float graphs).",
                        epilog="example: irc compile model.irc --passes fold,dce,fuse-bn "
                        "--verify-each --time-passes -o out.irc")
     c.add_argument("model", help="input model (.irc, .onnx)")
     c.add_argument("--passes", "-p", required=True, metavar="PIPELINE",
                    help="comma-separated passes with options, e.g. "
                    "'fold,dce,fuse-bn' or 'fold{max_elements=1000}' ('irc passes' lists them)")
-    c.add_argument("-o", "--output", required=True, metavar="OUT", help="output file")
+    c.add_argument("-o", "--output", required=True, metavar="OUT",
+                   help="output file (.irc, .onnx)")
     c.add_argument("--target", default="generic", choices=["generic", "x86_64", "arm64"],
                    help="target ISA the passes compile for (default: generic)")
     c.add_argument("--load", action="append", metavar="FILE.py",

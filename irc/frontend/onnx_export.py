@@ -205,7 +205,7 @@ class ExportContext:
             arr = arr.astype(dtype.storage)
         base = self.output(0) if self.node.outputs else "const"
         name = self.fresh(f"{base}/{hint}")
-        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(arr), name))
+        self.initializers.append(numpy_helper.from_array(np.asarray(arr, order="C"), name))
         self.types[name] = DType.from_numpy(arr.dtype)
         return name
 
@@ -306,7 +306,7 @@ class _Exporter:
                 if why:
                     self.problem("const", f"%{v.name}", why)
                     continue
-                arr = np.ascontiguousarray(node.attrs["value"])
+                arr = np.asarray(node.attrs["value"], order="C")   # (keeps 0-d arrays 0-d)
                 self.initializers.append(numpy_helper.from_array(arr, v.name))
                 continue
             fn = EXPORTERS.get(node.op)

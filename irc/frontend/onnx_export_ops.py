@@ -16,7 +16,7 @@ import numpy as np
 from ..dtypes import DType
 from ..ops.nn_elementwise import NO_CLAMP
 from ..ops.nn_shape import reshape_target
-from .onnx_export import ExportContext, exporter
+from .onnx_export import ExportContext, elem_type, exporter
 
 _AUTO_PAD = {"explicit": None, "same_upper": "SAME_UPPER", "same_lower": "SAME_LOWER",
              "valid": "VALID"}
@@ -76,7 +76,7 @@ _SAME_NAME = {
     "nn.pow": "Pow", "nn.min": "Min", "nn.max": "Max", "nn.prelu": "PRelu",
     "nn.global_avg_pool": "GlobalAveragePool", "nn.global_max_pool": "GlobalMaxPool",
     "nn.equal": "Equal", "nn.less": "Less", "nn.greater": "Greater", "nn.and": "And",
-    "nn.or": "Or", "nn.xor": "Xor", "nn.not": "Not", "nn.where": "Where", "nn.is_nan": "IsNaN",
+    "nn.or": "Or", "nn.xor": "Xor", "nn.not": "Not", "nn.is_nan": "IsNaN",
 }
 
 
@@ -154,6 +154,17 @@ def _compare_or_equal(cx: ExportContext) -> None:
         return
     b1 = DType.B1
     cx.emit("Or", [cx.emit1(strict, ins, dtype=b1), cx.emit1("Equal", ins, dtype=b1)],
+            [cx.output()])
+
+
+@exporter("nn.where")
+def _where(cx: ExportContext) -> None:
+    c, a, b = cx.input(0), cx.input(1), cx.input(2)
+    if cx.out_dtype != DType.B1:
+        cx.emit("Where", [c, a, b], [cx.output()])
+        return
+    # onnxruntime has no bool Where kernel: (c and a) or (not c and b)
+    cx.emit("Or", [cx.emit1("And", [c, a]), cx.emit1("And", [cx.emit1("Not", [c]), b])],
             [cx.output()])
 
 
@@ -336,6 +347,9 @@ def _flatten(cx: ExportContext) -> None:
 @exporter("nn.transpose")
 def _transpose(cx: ExportContext) -> None:
     perm = list(cx.attrs["perm"]) or list(reversed(range(len(cx.shape(0)))))
+    if len(perm) <= 1:
+        cx.emit("Identity", [cx.input(0)], [cx.output()])
+        return
     cx.emit("Transpose", [cx.input(0)], [cx.output()], perm=perm)
 
 
@@ -382,6 +396,9 @@ def _split(cx: ExportContext) -> None:
 def _slice(cx: ExportContext) -> None:
     a = cx.attrs
     starts, ends = list(a["starts"]), list(a["ends"])
+    if not starts:                        # nothing sliced (ORT refuses to slice a scalar)
+        cx.emit("Identity", [cx.input(0)], [cx.output()])
+        return
     axes, steps = list(a["axes"]), list(a["steps"])
     if steps and not axes:
         axes = list(range(len(starts)))
@@ -396,6 +413,9 @@ def _slice(cx: ExportContext) -> None:
 @exporter("nn.pad")
 def _pad(cx: ExportContext) -> None:
     a = cx.attrs
+    if not any(a["pads"]):                # (a scalar has no pads; ORT refuses to pad it)
+        cx.emit("Identity", [cx.input(0)], [cx.output()])
+        return
     ins = [cx.input(0), cx.ints(a["pads"], "pads")]
     if a["mode"] == "constant" and a["value"] != 0.0:
         ins.append(cx.scalar(a["value"], "value", cx.dtype()))
@@ -407,9 +427,14 @@ def _gather(cx: ExportContext) -> None:
     cx.emit("Gather", [cx.input(0), cx.input(1)], [cx.output()], axis=cx.attrs["axis"])
 
 
+def _elem(dtype: DType) -> int:
+    et = elem_type(dtype)
+    assert et is not None
+    return et
+
+
 @exporter("nn.cast")
 def _cast(cx: ExportContext) -> None:
-    from .onnx_export import elem_type
     to = cx.attrs["to"]
     et = elem_type(to)
     if et is None:
@@ -431,6 +456,12 @@ def _resize(cx: ExportContext) -> None:
         ins = [cx.input(0), roi, scales or cx.const(np.zeros(0, np.float32), "scales"), sizes]
     while ins[-1] == "":
         ins.pop()
-    cx.emit("Resize", ins, [cx.output()], mode=a["mode"],
-            coordinate_transformation_mode=a["coordinate_transformation_mode"],
-            nearest_mode=a["nearest_mode"] if a["mode"] == "nearest" else None)
+    kw = dict(mode=a["mode"], coordinate_transformation_mode=a["coordinate_transformation_mode"],
+              nearest_mode=a["nearest_mode"] if a["mode"] == "nearest" else None)
+    if cx.dtype() != DType.B1:
+        cx.emit("Resize", ins, [cx.output()], **kw)
+        return
+    # onnxruntime has no bool Resize kernel: resize the mask as u8 (nearest only)
+    ins[0] = cx.emit1("Cast", [ins[0]], dtype=DType.U8, to=_elem(DType.U8))
+    y = cx.emit1("Resize", ins, dtype=DType.U8, **kw)
+    cx.emit("Cast", [y], [cx.output()], to=_elem(DType.B1))

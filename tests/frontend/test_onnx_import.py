@@ -1,5 +1,7 @@
 """The ONNX importer: small hand-built models per op family, imported, verified,
-run in the irc interpreter and compared with onnxruntime."""
+run in the irc interpreter and compared with onnxruntime; each is also exported
+back to ONNX (``export_round_trip``) and must give the original's outputs in
+onnxruntime."""
 
 from __future__ import annotations
 
@@ -16,31 +18,11 @@ import irc  # noqa: E402
 from irc.errors import ModelImportError  # noqa: E402
 from irc.onnx_import import import_onnx  # noqa: E402
 from irc.verifier import verify  # noqa: E402
+from onnxhelpers import light_model as _light_model  # noqa: E402
+from onnxhelpers import export_round_trip, model, ort_run  # noqa: E402
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
-
-
-def model(nodes, inputs, outputs, inits=(), opset=17, name="m"):
-    """``inputs``: [(name, shape, elem_type)]; ``outputs``: names (float) or
-    (name, elem_type); ``inits``: {name: array}."""
-    ins = [helper.make_tensor_value_info(n, t, s) for n, s, t in inputs]
-    outs = [helper.make_tensor_value_info(*(o if isinstance(o, tuple) else (o, F)), None)
-            for o in outputs]
-    init = [numpy_helper.from_array(np.asarray(a), n) for n, a in dict(inits).items()]
-    g = helper.make_graph(nodes, name, ins, outs, initializer=init)
-    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
-    m.ir_version = 8
-    return m
-
-
-def ort_run(m, feeds):
-    ort = pytest.importorskip("onnxruntime")
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(m.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    names = [o.name for o in sess.get_outputs()]
-    return dict(zip(names, sess.run(None, feeds)))
 
 
 def check(m, feeds=None, input_shapes=None, rtol=1e-4, atol=1e-5, seed=0):
@@ -55,6 +37,7 @@ def check(m, feeds=None, input_shapes=None, rtol=1e-4, atol=1e-5, seed=0):
         assert got[k].shape == want[k].shape, k
         assert got[k].dtype == want[k].dtype, k
         np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
+    export_round_trip(m, g, feeds, rtol=rtol, atol=atol)     # ONNX -> IR -> ONNX
     return g
 
 
@@ -433,50 +416,6 @@ def test_cli_show_compile_run_onnx(tmp_path, capsys):
 
 
 # --- a real architecture ---------------------------------------------------------------------
-
-def _light_model(name):
-    """An ``onnx`` wheel's light model-zoo file with its ConstantOfShape
-    placeholder weights replaced by seeded random initializers."""
-    path = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light",
-                        f"light_{name}.onnx")
-    if not os.path.exists(path):
-        pytest.skip(f"{path} is not in this onnx wheel")
-    m = onnx.load(path)
-    g = m.graph
-    inits = {t.name: numpy_helper.to_array(t) for t in g.initializer}
-    r = np.random.default_rng(42)
-    # batch-norm operands by role, so activations keep a sane scale through the net
-    role = {n.input[k]: k for n in g.node if n.op_type == "BatchNormalization"
-            for k in range(1, 5)}
-    weights, keep = {}, []
-    for n in g.node:
-        if n.op_type == "ConstantOfShape" and n.input[0] in inits:
-            shape = tuple(int(d) for d in inits[n.input[0]])
-            k = role.get(n.output[0])
-            if len(shape) >= 2:
-                fan_in = int(np.prod(shape[1:]))
-                w = r.standard_normal(shape) * np.sqrt(2.0 / fan_in)
-            elif k in (1, 4):                     # scale, variance
-                w = r.uniform(0.5, 1.5, shape)
-            else:                                 # bias, mean, conv/gemm biases
-                w = r.standard_normal(shape) * 0.1
-            weights[n.output[0]] = w.astype(np.float32)
-        else:
-            keep.append(n)
-    used = {x for n in keep for x in n.input}
-    new_inits = [numpy_helper.from_array(a, k) for k, a in weights.items()]
-    new_inits += [t for t in g.initializer if t.name in used and t.name not in weights]
-    init_names = {t.name for t in new_inits}
-    inputs = [i for i in g.input if i.name not in init_names and i.name in used]
-    # the final softmax saturates with random weights: compare its logits too
-    logits = [helper.make_tensor_value_info(n.input[0], F, None)
-              for n in keep if n.op_type == "Softmax"]
-    graph = helper.make_graph(keep, g.name, inputs, list(g.output) + logits,
-                              initializer=new_inits)
-    out = helper.make_model(graph, opset_imports=list(m.opset_import))
-    out.ir_version = 4
-    return out
-
 
 @pytest.mark.parametrize("name", ["resnet50", "squeezenet", "shufflenet", "inception_v2",
                                   "densenet121", "inception_v1", "bvlc_alexnet", "zfnet512"])

@@ -290,10 +290,13 @@ def _operand_count(draw: Any, op: OpDef) -> int:
     return n
 
 
-def _add_const(draw: Any, g: Graph, ty: TensorType | None = None) -> Value | None:
+def _add_const(draw: Any, g: Graph, ty: TensorType | None = None,
+               kinds: Sequence[DType] | None = None) -> Value | None:
     if ty is None:
         big = draw(st.integers(0, 5)) == 0     # often beyond the inline limit
-        ty = draw(tensor_types(shape=draw(shapes(max_dim=6, min_dim=3 if big else 0))))
+        shape = draw(shapes(max_dim=6, min_dim=3 if big else 0))
+        ty = draw(tensor_types(shape=shape) if kinds is None else
+                  tensor_types(dtype=draw(dtypes(kinds)), shape=shape, quant=False))
         if draw(st.integers(0, 5)) == 0:
             ty = ty.with_(encoding=draw(encodings()))
     arr = draw(arrays_for(ty))
@@ -306,7 +309,8 @@ def _add_const(draw: Any, g: Graph, ty: TensorType | None = None) -> Value | Non
     return node.output
 
 
-def _try_op(draw: Any, g: Graph, values: list[Value], op: OpDef) -> list[Value]:
+def _try_op(draw: Any, g: Graph, values: list[Value], op: OpDef,
+            kinds: Sequence[DType] | None = None) -> list[Value]:
     n = _operand_count(draw, op)
     if n == 0:
         operands: list[Value] = []
@@ -354,24 +358,29 @@ def _try_op(draw: Any, g: Graph, values: list[Value], op: OpDef) -> list[Value]:
     if node_problems(node):     # e.g. an encoded constant the op does not accept
         g.erase(node)
         return []
-        g.erase(node)
+    if kinds is not None and any(v.type.dtype not in kinds or v.type.quant is not None
+                                 for v in node.outputs):
+        g.erase(node)           # a result outside the requested dtypes
         return []
     return list(node.outputs)
 
 
 @st.composite
 def graphs(draw: Any, max_inputs: int = 3, max_nodes: int = 12,
-           ops: Sequence[str] | None = None) -> Graph:
+           ops: Sequence[str] | None = None, kinds: Sequence[DType] | None = None) -> Graph:
     """A random valid graph (see the module docstring).  ``ops`` restricts the
-    ops drawn (default: every registered op but ``const``)."""
+    ops drawn (default: every registered op but ``const``); ``kinds`` restricts
+    the dtypes of inputs, constants and results (all unquantized then; the
+    first kind is the inputs' usual one)."""
     g = Graph(draw(st.one_of(_SIMPLE, _SIMPLE_WITH_PUNCT, _ODD)))
     if draw(st.booleans()):
         g.attrs = draw(st.dictionaries(st.one_of(_SIMPLE, _ODD), attr_values(), max_size=3))
     values: list[Value] = []
+    input_kinds = [DType.F32, DType.F32, DType.F16, DType.F64, DType.I8, DType.I32, DType.B1,
+                   DType.U4] if kinds is None else [kinds[0], kinds[0], *kinds]
     for _ in range(draw(st.integers(1, max_inputs))):
-        dt = draw(st.sampled_from([DType.F32, DType.F32, DType.F16, DType.F64, DType.I8,
-                                   DType.I32, DType.B1, DType.U4]))
-        ty = draw(tensor_types(dtype=dt, shape=draw(shapes(min_dim=1))))
+        dt = draw(st.sampled_from(input_kinds))
+        ty = draw(tensor_types(dtype=dt, shape=draw(shapes(min_dim=1)), quant=kinds is None))
         values.append(g.add_input(g.fresh_name(draw(st.one_of(_SIMPLE, _ODD)) or "x"), ty))
     candidates = _candidate_ops()
     if ops is not None:
@@ -380,13 +389,13 @@ def graphs(draw: Any, max_inputs: int = 3, max_nodes: int = 12,
     multi = [op for op in candidates if any(a.name in ("sizes", "split") for a in op.attrs)]
     for _ in range(draw(st.integers(0, max_nodes))):
         if not candidates or draw(st.integers(0, 3)) == 0:
-            c = _add_const(draw, g)
+            c = _add_const(draw, g, kinds=kinds)
             if c is not None:
                 values.append(c)
             continue
         op = draw(st.sampled_from(multi if multi and draw(st.integers(0, 5)) == 0
                                   else candidates))
-        values.extend(_try_op(draw, g, values, op))
+        values.extend(_try_op(draw, g, values, op, kinds))
     k = draw(st.integers(1, min(3, len(values))))
     g.set_outputs(draw(st.lists(st.sampled_from(values), min_size=k, max_size=k)))
     return g
