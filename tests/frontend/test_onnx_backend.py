@@ -3,7 +3,8 @@
 
 Which tests: every node test the installed ``onnx`` builds in memory
 (``onnx.backend.test.loader.load_model_tests(kind="node")``: a model plus
-input and expected output tensors; nothing is downloaded) whose nodes are all
+input and expected output tensors; nothing is downloaded; wheels before 1.23
+ship them as data files, read instead) whose nodes are all
 op types the importer converts (``irc.onnx_import.supported_ops()``).  That
 takes in the ``_expanded`` variants of ops irc has no converter for when their
 function body uses only supported ops.  Each is prepared (import + verify),
@@ -108,12 +109,42 @@ def parse_list(text: str, where: str = str(LIST_FILE)) -> NodeTestList:
 
 # --- the node tests -----------------------------------------------------------------------
 
-def load_node_tests() -> dict[str, Any]:
-    """name -> onnx TestCase, built in memory by the installed onnx."""
+class NodeCase:
+    """One node test: ``model``, ``data_sets`` ([(inputs, expected outputs)]),
+    ``rtol``, ``atol``.  onnx >= 1.23 builds them in memory; older wheels ship
+    them as files (``model_dir`` with ``model.onnx`` and ``test_data_set_*/``
+    ``input_K.pb`` / ``output_K.pb``), read here, the data sets when first run."""
+
+    def __init__(self, case: Any) -> None:
+        self.name, self.rtol, self.atol = case.name, case.rtol, case.atol
+        self._dir = case.model_dir
+        self.model = case.model if case.model is not None else \
+            onnx.load(os.path.join(self._dir, "model.onnx"))
+        self._data = case.data_sets
+
+    @property
+    def data_sets(self) -> list[tuple[list[Any], list[Any]]]:
+        if self._data is None:
+            sets = sorted(Path(self._dir).glob("test_data_set_*"))
+            self._data = [(self._protos(d, "input"), self._protos(d, "output")) for d in sets]
+        return list(self._data)
+
+    @staticmethod
+    def _protos(d: Path, kind: str) -> list[Any]:
+        out = []
+        for k in range(len(list(d.glob(f"{kind}_*.pb")))):
+            t = onnx.TensorProto()
+            t.ParseFromString((d / f"{kind}_{k}.pb").read_bytes())   # tensors only
+            out.append(t)
+        return out
+
+
+def load_node_tests() -> dict[str, NodeCase]:
+    """name -> node test of the installed onnx (in memory, or its data files)."""
     from onnx.backend.test.loader import load_model_tests
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")        # the generators overflow on purpose
-        return {t.name: t for t in load_model_tests(kind="node")}
+        return {t.name: NodeCase(t) for t in load_model_tests(kind="node")}
 
 
 def is_candidate(case: Any, supported: set[str]) -> bool:
