@@ -452,6 +452,19 @@ def test_unexportable_things_are_reported_together():
     assert len(lines) == 5
 
 
+@pytest.mark.skipif(not has_op("q.quantize"), reason="no q.* ops yet")
+def test_quantized_ops_are_reported_until_their_qdq_export():
+    b = Builder("qnet")
+    x = b.input("x", "f32[4]")
+    q = b.q.quantize(x, dtype="i8", scales=(0.1,), zero_points=(0,), loc="quantize")
+    g = b.finish(b.nn.relu(b.q.dequantize(q, loc="dequantize")))
+    with pytest.raises(ModelExportError) as e:
+        export_onnx(g)
+    assert str(e.value).splitlines()[1:] == [
+        f"  - q.{op} x1: '{op}': quantized ops are not exported yet (their QDQ form comes "
+        "with quantization)" for op in ("quantize", "dequantize")]
+
+
 def test_bad_opset_and_nan_clamp():
     g = graph1(lambda b, x: b.nn.relu(x), ("x", "f32[2]"))
     for opset in (10, 99):
