@@ -118,7 +118,7 @@ def _type_problem(v: Value) -> str | None:
         return (f"quantized {t.dtype} tensors (the QDQ export of quantized graphs comes "
                 "with quantization)")
     if elem_type(t.dtype) is None:
-        return f"sub-byte {t.dtype} tensors (ONNX files here hold 8 bits and wider)"
+        return f"sub-byte {t.dtype} tensors (irc exports element types of 8 bits and wider)"
     return None
 
 
