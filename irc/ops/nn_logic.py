@@ -25,6 +25,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..types import TensorType
+from .nn_shape import index_range_problem
 from ._registry import (Attr, Bool, Float, Int, OpDef, Operand, broadcast_shapes, float_like,
                         normalize_axis, register_op, require_float, require_same_dtype)
 
@@ -224,23 +225,21 @@ class GatherElements(OpDef):
 
     def verify(self, node: Any) -> Iterable[str]:
         x, idx = node.inputs
-        if idx.is_const and idx.const_value.size and x.type.rank == idx.type.rank:
+        if idx.is_const and x.type.rank == idx.type.rank:
             try:
-                n = x.type.shape[normalize_axis(node.attrs["axis"], x.type.rank)]
+                why = index_range_problem(idx.const_value, x.type.shape, node.attrs["axis"])
             except ValueError:
                 return
-            v = idx.const_value
-            if v.min() < -n or v.max() >= n:
-                yield (f"constant indices [{int(v.min())}, {int(v.max())}] are out of range "
-                       f"[{-n}, {n - 1}] for axis length {n}")
+            if why:
+                yield f"constant {why}"
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x, idx = inputs
         axis = normalize_axis(attrs["axis"], x.ndim)
         n = x.shape[axis]
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise ValueError(f"indices [{int(idx.min())}, {int(idx.max())}] are out of range "
-                             f"[{-n}, {n - 1}] for axis {axis} of length {n}")
+        why = index_range_problem(idx, x.shape, axis)
+        if why:
+            raise ValueError(why)
         # take_along_axis wants x's extent off the axis: view x cut to idx's dims
         cut = tuple(slice(None) if d == axis else slice(0, m) for d, m in enumerate(idx.shape))
         idx = np.where(idx < 0, idx + n, idx).astype(np.intp, copy=False)

@@ -401,21 +401,28 @@ class Gather(OpDef):
 
     def verify(self, node: Any) -> Iterable[str]:
         x, idx = node.inputs
-        if idx.is_const and idx.const_value.size and x.type.rank:
-            n = x.type.shape[normalize_axis(node.attrs["axis"], x.type.rank)]
-            v = idx.const_value
-            if v.min() < -n or v.max() >= n:
-                yield (f"constant indices [{int(v.min())}, {int(v.max())}] are out of range "
-                       f"[{-n}, {n - 1}] for axis length {n}")
+        if idx.is_const and x.type.rank:
+            why = index_range_problem(idx.const_value, x.type.shape, node.attrs["axis"])
+            if why:
+                yield f"constant {why}"
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x, idx = inputs
         axis = normalize_axis(attrs["axis"], x.ndim)
-        n = x.shape[axis]
-        if idx.size and (idx.min() < -n or idx.max() >= n):
-            raise ValueError(f"indices [{int(idx.min())}, {int(idx.max())}] are out of range "
-                             f"[{-n}, {n - 1}] for axis {axis} of length {n}")
+        why = index_range_problem(idx, x.shape, axis)
+        if why:
+            raise ValueError(why)
         return np.asarray(np.take(x, idx, axis=axis))
+
+
+def index_range_problem(idx: Array, shape: Sequence[int], axis: int) -> str | None:
+    """Why ``idx`` cannot index axis ``axis`` of ``shape`` (ONNX allows ``-n..n-1``),
+    or None.  Shared by nn.gather and nn.gather_elements."""
+    n = shape[normalize_axis(axis, len(shape))]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        return (f"indices [{int(idx.min())}, {int(idx.max())}] are out of range "
+                f"[{-n}, {n - 1}] for axis {axis} of length {n}")
+    return None
 
 
 # --- cast -------------------------------------------------------------------------------
