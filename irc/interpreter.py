@@ -140,7 +140,8 @@ def evaluate(node: Node, args: list[np.ndarray],
     importer evaluating before it builds the node)."""
     if types is None:
         types = [v.type for v in node.inputs]
-    results = node.opdef.run(args, node.attrs, types)
+    with np.errstate(all="ignore"):   # IEEE results (log(0) = -inf...) are the semantics
+        results = node.opdef.run(args, node.attrs, types)
     for k, (v, r) in enumerate(zip(node.outputs, results)):
         dt = v.type.dtype
         if dt.is_int and dt.bits < 8 and isinstance(r, np.ndarray) and r.dtype == dt.storage:
