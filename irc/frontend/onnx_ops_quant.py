@@ -48,6 +48,9 @@ def _params(cx: NodeContext, scale_i: int, zp_i: int, what: str,
                        "uint16/int32 quantization")
     s_list = [float(np.float32(v)) for v in np.asarray(s).reshape(-1)]
     z_list = [int(v) for v in np.asarray(z).reshape(-1)]
+    if cx.has_input(zp_i) and np.shape(z) != np.shape(s):
+        raise cx.error(f"{what} zero point has shape {list(np.shape(z))} but its scale has "
+                       f"{list(np.shape(s))}; ONNX requires the same shape")
     if np.asarray(s).ndim > 1:
         raise cx.error(f"{what} scale must be a scalar or 1-D, got shape {list(np.shape(s))}")
     return s_list, z_list, dtype
@@ -75,9 +78,13 @@ def _quantize(cx: NodeContext) -> Value:
     x = cx.input(0)
     dtype_attr = cx.attr("output_dtype", 0)
     scales, zps, dtype = _params(cx, 1, 2, "y")
-    if dtype_attr and not cx.has_input(2):
+    if dtype_attr:
         from .onnx_import import onnx_dtype
-        dtype = onnx_dtype(dtype_attr, cx.label)
+        wanted = onnx_dtype(dtype_attr, cx.label)
+        if cx.has_input(2) and wanted is not dtype:
+            raise cx.bad_attr("output_dtype", dtype_attr, f"the zero point is {dtype}; ONNX "
+                              "requires them to agree")
+        dtype = wanted
     if x.type.dtype is not DType.F32:
         x = cx.op("nn.cast", [x], to=DType.F32)
     return cx.op("q.quantize", [x], dtype=dtype, scales=scales, zero_points=zps,
@@ -89,7 +96,30 @@ def _dequantize(cx: NodeContext) -> Value:
     x = cx.input(0)
     scales, zps, _ = _params(cx, 1, 2, "x", default_dtype=x.type.dtype)
     q = _with_params(cx, x, scales, zps, cx.attr("axis", 1))
-    return cx.op("q.dequantize", [q])
+    to = cx.input(1).type.dtype          # the output has the scale's type (opset 19+)
+    return cx.op("q.dequantize", [q], to=to if to.is_float else DType.F32)
+
+
+class _QSpatial(_Spatial):
+    """:class:`_Spatial` for quantized tensors: the [N, C, L] <-> [N, C, 1, L]
+    views keep each tensor's quantization parameters (inserting or removing
+    axis 2 moves no per-axis axis, which is 0 or 1 here)."""
+
+    def view(self, v: Value) -> Value:
+        return self._keep(v, super().view(v))
+
+    def result(self, y: Value) -> Value:
+        return self._keep(y, super().result(y))
+
+    def _keep(self, src: Value, dst: Value) -> Value:
+        q = src.type.quant
+        if dst is src or q is None:
+            return dst
+        if isinstance(q, PerTensor):
+            return self.cx.op("q.reinterpret", [dst], scales=[q.scale],
+                              zero_points=[q.zero_point])
+        return self.cx.op("q.reinterpret", [dst], scales=list(q.scales),
+                          zero_points=list(q.zero_points), axis=q.axis)
 
 
 def _conv_attrs(cx: NodeContext, sp: _Spatial) -> dict[str, Any]:
@@ -102,7 +132,7 @@ def _qlinear_conv(cx: NodeContext) -> Value:
     xs, xz, _ = _params(cx, 1, 2, "x")
     ws, wz, _ = _params(cx, 4, 5, "w")
     ys, yz, ydt = _params(cx, 6, 7, "y")
-    sp = _Spatial(cx, _with_params(cx, cx.input(0), xs, xz, 1))
+    sp = _QSpatial(cx, _with_params(cx, cx.input(0), xs, xz, 1))
     w = _with_params(cx, cx.input(3), ws, wz, 0)
     _check_kernel(cx, w, cx.attr("kernel_shape"))
     ins = [sp.x, sp.view(w)] + ([cx.input(8)] if cx.has_input(8) else [])
@@ -117,7 +147,7 @@ def _conv_integer(cx: NodeContext) -> Value:
     x, w = cx.input(0), cx.input(1)
     xz = cx.ints(2, "x zero point") or [0]
     wz = cx.ints(3, "w zero point") or [0]
-    sp = _Spatial(cx, _with_params(cx, x, [1.0], xz, 1))
+    sp = _QSpatial(cx, _with_params(cx, x, [1.0], xz, 1))
     wq = _with_params(cx, w, [1.0] * len(wz), wz, 0)
     _check_kernel(cx, wq, cx.attr("kernel_shape"))
     return sp.result(cx.op("q.conv2d", [sp.x, sp.view(wq)], **_conv_attrs(cx, sp)))

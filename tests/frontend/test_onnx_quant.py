@@ -21,7 +21,8 @@ from irc.frontend import import_onnx  # noqa: E402
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 rng = np.random.default_rng(7)
 
-_NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.uint8): TensorProto.UINT8,
+_NP2ONNX = {np.dtype(np.float32): TensorProto.FLOAT, np.dtype(np.float16): TensorProto.FLOAT16,
+            np.dtype(np.uint8): TensorProto.UINT8,
             np.dtype(np.int8): TensorProto.INT8, np.dtype(np.int32): TensorProto.INT32}
 
 
@@ -33,7 +34,8 @@ def model(nodes, inputs: dict[str, np.ndarray], inits: dict[str, np.ndarray],
         [], [numpy_helper.from_array(v, k) for k, v in inits.items()])
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
     inferred = {vi.name: vi for vi in onnx.shape_inference.infer_shapes(m).graph.value_info}
-    m.graph.output.extend(inferred[o] for o in outputs)      # typed outputs, as ORT needs
+    m.graph.output.extend(inferred.get(o) or helper.make_tensor_value_info(
+        o, TensorProto.UNDEFINED, None) for o in outputs)     # typed outputs, as ORT needs
     return m
 
 
@@ -137,3 +139,43 @@ def test_qdq_model_with_constant_weights() -> None:
              "wz": np.zeros(4, np.int8)}
     got, ref = both(model(nodes, {"x": x}, inits, ["y"]), {"x": x})
     np.testing.assert_allclose(got[0], ref[0], rtol=1e-5, atol=1e-5)
+
+
+def test_one_d_quantized_convs() -> None:
+    x = rng.integers(0, 256, (1, 2, 7), dtype=np.uint8)
+    w = rng.integers(-127, 128, (3, 2, 3), dtype=np.int8)
+    inits = {"xs": np.array(0.02, np.float32), "xz": np.array(121, np.uint8), "w": w,
+             "ws": np.array(0.004, np.float32), "wz": np.array(0, np.int8),
+             "ys": np.array(0.05, np.float32), "yz": np.array(90, np.uint8)}
+    nodes = [helper.make_node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz"],
+                              ["y"], strides=[2], auto_pad="SAME_UPPER"),
+             helper.make_node("ConvInteger", ["x", "w8", "xz"], ["acc"], pads=[1, 1])]
+    inits["w8"] = rng.integers(0, 256, (3, 2, 3), dtype=np.uint8)
+    got, ref = both(model(nodes, {"x": x}, inits, ["y", "acc"]), {"x": x})
+    assert got[0].shape == (1, 3, 4) and got[1].shape == (1, 3, 7)
+    np.testing.assert_array_equal(got[0], ref[0])
+    np.testing.assert_array_equal(got[1], ref[1])
+
+
+def test_dequantize_output_has_the_scale_type() -> None:
+    q = rng.integers(-128, 128, (2, 5), dtype=np.int8)
+    m = model([helper.make_node("DequantizeLinear", ["q", "s", "z"], ["y"])], {"q": q},
+              {"s": np.array(0.3, np.float16), "z": np.array(3, np.int8)}, ["y"])
+    got, ref = both(m, {"q": q})
+    assert got[0].dtype == np.float16
+    np.testing.assert_array_equal(got[0], ref[0])
+
+
+def test_invalid_quantization_parameters_are_refused() -> None:
+    from irc.errors import ModelImportError
+    x = f32(1, 3, 2)
+    m = model([helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"], axis=1)], {"x": x},
+              {"s": np.array([0.1, 0.2, 0.3], np.float32), "z": np.array(0, np.uint8)}, ["q"])
+    with pytest.raises(ModelImportError, match="zero point has shape \\[\\] but its scale has \\[3\\]"):
+        import_onnx(m)
+    node = helper.make_node("QuantizeLinear", ["x", "s", "z"], ["q"],
+                            output_dtype=TensorProto.INT8)
+    m = model([node], {"x": x}, {"s": np.array(0.1, np.float32), "z": np.array(0, np.uint8)},
+              ["q"], opset=21)
+    with pytest.raises(ModelImportError, match="output_dtype"):
+        import_onnx(m)
