@@ -102,7 +102,7 @@ class IrcBackendRep(BackendRep):
         """Record the graph input ``e`` says must be constant; False if none."""
         m = _NEEDS_CONSTANT.search(str(e))     # NodeContext.const's message
         name = m.group(1) if m else None
-        if name not in self._inputs or name in self.specialized:
+        if name is None or name not in self._inputs or name in self.specialized:
             return False
         self.specialized.append(name)
         return True
@@ -167,6 +167,7 @@ class IrcBackendRep(BackendRep):
             self.graph = self._graph_for(feeds)
             feeds = {k: v for k, v in feeds.items() if k not in self.specialized}
         graph = self.graph
+        assert graph is not None        # prepared, or imported for this run just above
         outs = Interpreter(graph).run(feeds)
         values = [outs[v.name] for v in graph.outputs]
         return namedtupledict("Outputs", self.output_names)(*values)  # type: ignore[no-any-return]

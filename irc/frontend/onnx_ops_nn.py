@@ -361,9 +361,9 @@ def _reduce(cx: NodeContext) -> Value:
         return cx.op(_REDUCE[cx.op_type], [x], axes=axes, keepdims=keepdims)
     if noop:
         raise cx.bad_attr("noop_with_empty_axes", 1, f"with empty axes for {cx.op_type}")
-    pre, red, post = _REDUCE_DECOMPOSED[cx.op_type]
+    pre, reduce_op, post = _REDUCE_DECOMPOSED[cx.op_type]
     y = cx.op("nn.mul", [x, x]) if pre == "square" else cx.op(pre, [x])
-    y = cx.op(red, [y], axes=axes, keepdims=keepdims)
+    y = cx.op(reduce_op, [y], axes=axes, keepdims=keepdims)
     return cx.op(post, [y]) if post else y
 
 

@@ -74,7 +74,7 @@ def broadcast_params(q: QuantParams, rank: int) -> tuple[Array, Array]:
     """(scale, zero point) arrays (float32, int64) broadcastable against a tensor
     of rank ``rank`` quantized with ``q``."""
     if isinstance(q, PerTensor):
-        return np.float32(q.scale), np.int64(q.zero_point)
+        return np.asarray(q.scale, np.float32), np.asarray(q.zero_point, np.int64)
     shape = [1] * rank
     shape[q.axis] = len(q.scales)
     return (np.asarray(q.scales, np.float32).reshape(shape),
