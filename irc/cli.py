@@ -18,12 +18,15 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from . import __version__
 from .errors import InputError, IrcError
+
+if TYPE_CHECKING:
+    from .ir import Graph
 
 
 # ---------------------------------------------------------------------------
@@ -165,7 +168,7 @@ def _fmt_bytes(n: int) -> str:
     return str(n)
 
 
-def summary(graph: "irc.Graph") -> str:  # type: ignore[name-defined]
+def summary(graph: "Graph") -> str:
     """The table ``irc show`` prints: interface, ops, parameters and bytes."""
     lines = [f"graph @{graph.name}: {len(graph.nodes)} nodes"]
     for v in graph.inputs:
@@ -244,6 +247,12 @@ def cmd_ops(args: argparse.Namespace) -> int:
 # argument parsing
 # ---------------------------------------------------------------------------
 
+def _add_input_shape(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
+                   help="static shape of an imported model's input (repeatable); needed "
+                   "for ONNX inputs with symbolic dims")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="irc", description="irc: compile neural networks to be small and fast on phones.",
@@ -283,9 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--trace-rewrites", action="store_true",
                    help="log which rewrite rules fired where, and why others did not")
     c.add_argument("--seed", type=int, default=0, help="random seed for passes (default 0)")
-    c.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
-                   help="static shape of an imported model's input (repeatable); needed "
-                   "for ONNX inputs with symbolic dims")
+    _add_input_shape(c)
     c.set_defaults(func=cmd_compile)
 
     r = sub.add_parser("run", help="run a model in the reference interpreter",
@@ -299,9 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="feed random inputs of the right shapes instead")
     r.add_argument("--output-dir", "-o", metavar="DIR", help="write DIR/<output>.npy")
     r.add_argument("--seed", type=int, default=0, help="seed for --random-inputs")
-    r.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
-                   help="static shape of an imported model's input (repeatable); needed "
-                   "for ONNX inputs with symbolic dims")
+    _add_input_shape(r)
     r.set_defaults(func=cmd_run)
 
     s = sub.add_parser("show", help="summarize a model, or print its IR",
@@ -310,9 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("model", help="model (.irc, .onnx)")
     s.add_argument("--ir", action="store_true", help="print the IR text form")
     s.add_argument("--generic", action="store_true", help="print the IR in generic form")
-    s.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,..",
-                   help="static shape of an imported model's input (repeatable); needed "
-                   "for ONNX inputs with symbolic dims")
+    _add_input_shape(s)
     s.set_defaults(func=cmd_show)
 
     ps = sub.add_parser("passes", help="list every registered pass with its options")

