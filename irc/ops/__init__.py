@@ -20,6 +20,7 @@ from . import nn_resize  # noqa: F401
 from . import nn_shape  # noqa: F401
 from . import nn_logic  # noqa: F401
 from . import q_core  # noqa: F401  (q.* integer core)
+from . import q_arith  # noqa: F401  (q.add, q.mul, q.lut, q.avg_pool)
 
 __all__ = [
     "REQUIRED", "ArrayAttr", "Attr", "AttrKind", "Bool", "DTypeAttr", "Enum", "Float", "Floats",

@@ -32,7 +32,7 @@ import numpy as np
 
 from ..dtypes import DType, as_dtype
 from ..errors import OpError, TypeInferenceError
-from ..types import TensorType
+from ..types import PerTensor, TensorType
 
 if TYPE_CHECKING:
     from ..ir import Node
@@ -470,6 +470,16 @@ def broadcast_shapes(*shapes: Sequence[int]) -> tuple[int, ...]:
 def float_like(t: TensorType, shape: Sequence[int] | None = None) -> TensorType:
     """A dense, unquantized result type with ``t``'s dtype (and optionally a new shape)."""
     return TensorType(t.dtype, tuple(t.shape if shape is None else shape))
+
+
+def same_scale(t: TensorType, shape: Sequence[int] | None = None) -> TensorType:
+    """The result type of a data-movement op (reshape, slice, pad, max pool...)
+    on ``t``: its dtype, a new shape, and — when ``t`` is quantized per tensor —
+    the same quantization parameters, since moving stored integers around does
+    not change what they mean.  Per-axis parameters are dropped (the axis may
+    not survive the move); ops that can follow the axis do so themselves."""
+    quant = t.quant if isinstance(t.quant, PerTensor) else None
+    return TensorType(t.dtype, tuple(t.shape if shape is None else shape), quant)
 
 
 def require_float(t: TensorType, what: str = "operand") -> None:

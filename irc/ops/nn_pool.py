@@ -14,7 +14,8 @@ from typing import Any
 import numpy as np
 
 from ..types import TensorType
-from ._registry import Attr, Bool, Ints, OpDef, Operand, float_like, register_op, require_float
+from ._registry import (Attr, Bool, Ints, OpDef, Operand, float_like, register_op, require_float,
+                        same_scale)
 from ._window import (AUTO_PAD, CEIL_MODE, DILATIONS, PADS, STRIDES, Window, padded, taps,
                       window)
 
@@ -75,7 +76,7 @@ class _Pool(OpDef):
         why = _empty_windows(win, x.shape[2:])
         if why:
             raise ValueError(why)
-        return float_like(x, x.shape[:2] + win.out)
+        return same_scale(x, x.shape[:2] + win.out)
 
 
 @register_op

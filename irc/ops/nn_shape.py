@@ -4,20 +4,22 @@ split, slice, squeeze, unsqueeze, pad, gather, expand, cast.
 Everything that decides a result *shape* is an attribute (ONNX takes several of
 these as tensor inputs; the importer folds them into attributes).  Operands of
 any dtype are accepted unless an op says otherwise; results keep the operand's
-dtype (``cast`` excepted) and drop quantization parameters.
+dtype (``cast`` excepted) and its per-tensor quantization parameters (moving
+stored integers does not change their meaning; ``_registry.same_scale``).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ..dtypes import DType, wrap_int
-from ..types import TensorType
+from ..types import PerAxis, PerTensor, TensorType
 from ._registry import (Attr, DTypeAttr, Enum, Float, Int, Ints, OpDef, Operand,
-                        broadcast_shapes, float_like, normalize_axis, register_op,
+                        broadcast_shapes, normalize_axis, register_op, same_scale,
                         require_same_dtype)
 
 Array = np.ndarray
@@ -77,7 +79,7 @@ class Reshape(OpDef):
     attrs = (Attr("shape", Ints(min=-1), doc="target shape; 0 copies a dim, one -1 is inferred"),)
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], reshape_target(types[0].shape, attrs["shape"]))
+        return same_scale(types[0], reshape_target(types[0].shape, attrs["shape"]))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(reshape_target(inputs[0].shape, attrs["shape"]))
@@ -101,7 +103,7 @@ class Flatten(OpDef):
         return math.prod(shape[:axis]), math.prod(shape[axis:])
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], self._shape(types[0].shape, attrs["axis"]))
+        return same_scale(types[0], self._shape(types[0].shape, attrs["axis"]))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axis"]))
@@ -128,7 +130,7 @@ class Squeeze(OpDef):
         return tuple(d for i, d in enumerate(shape) if i not in drop)
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], self._shape(types[0].shape, attrs["axes"]))
+        return same_scale(types[0], self._shape(types[0].shape, attrs["axes"]))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axes"]))
@@ -154,7 +156,7 @@ class Unsqueeze(OpDef):
         return tuple(1 if i in new else next(it) for i in range(rank))
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], self._shape(types[0].shape, attrs["axes"]))
+        return same_scale(types[0], self._shape(types[0].shape, attrs["axes"]))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axes"]))
@@ -182,7 +184,10 @@ class Transpose(OpDef):
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
         x = types[0]
         perm = self._perm(x.rank, attrs["perm"])
-        return float_like(x, tuple(x.shape[p] for p in perm))
+        out = same_scale(x, tuple(x.shape[p] for p in perm))
+        if isinstance(x.quant, PerAxis):     # the quantized axis moves to where perm puts it
+            out = TensorType(x.dtype, out.shape, replace(x.quant, axis=perm.index(x.quant.axis)))
+        return out
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]
@@ -200,7 +205,7 @@ class Expand(OpDef):
     attrs = (Attr("shape", Ints(min=0), doc="shape to broadcast with"),)
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], broadcast_shapes(types[0].shape, attrs["shape"]))
+        return same_scale(types[0], broadcast_shapes(types[0].shape, attrs["shape"]))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]
@@ -230,7 +235,9 @@ class Concat(OpDef):
                 raise ValueError(f"operand {k} has shape {list(s)}, which does not match "
                                  f"{list(first)} outside axis {axis}")
         total = sum(t.shape[axis] for t in types)
-        return TensorType(dt, first[:axis] + (total,) + first[axis + 1:])
+        same = all(t.quant == types[0].quant for t in types)   # else the integers mean different things
+        return TensorType(dt, first[:axis] + (total,) + first[axis + 1:],
+                          types[0].quant if same and isinstance(types[0].quant, PerTensor) else None)
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return np.concatenate(inputs, axis=normalize_axis(attrs["axis"], inputs[0].ndim))
@@ -257,7 +264,7 @@ class Split(OpDef):
         if sum(sizes) != x.shape[axis]:
             raise ValueError(f"sizes {list(sizes)} sum to {sum(sizes)}, but axis {axis} of "
                              f"{list(x.shape)} has length {x.shape[axis]}")
-        return [float_like(x, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in sizes]
+        return [same_scale(x, x.shape[:axis] + (s,) + x.shape[axis + 1:]) for s in sizes]
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> list[Array]:
         x = inputs[0]
@@ -316,7 +323,7 @@ class Slice(OpDef):
              Attr("steps", Ints(), (), "step per sliced axis (non-zero); empty = all 1"))
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        return float_like(types[0], slice_plan(types[0].shape, attrs)[1])
+        return same_scale(types[0], slice_plan(types[0].shape, attrs)[1])
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         slices, _ = slice_plan(inputs[0].shape, attrs)
@@ -330,7 +337,9 @@ class Pad(OpDef):
     grows by b_i + e_i.  Modes: constant fills ``value``; reflect mirrors without
     repeating the edge (needs pads < the axis length, as onnxruntime requires;
     the ONNX spec's example 2 also allows longer, repeated reflections, which irc
-    refuses); edge repeats the edge element.  Negative pads remove elements first."""
+    refuses); edge repeats the edge element.  Negative pads remove elements first.
+    On a quantized integer operand ``value`` is a stored integer (pad with the
+    zero point for a real 0)."""
 
     name = "nn.pad"
     operands = (Operand("x"),)
@@ -362,7 +371,7 @@ class Pad(OpDef):
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
         x = types[0]
         pairs = self._split(x.shape, attrs)
-        return float_like(x, tuple(n + b + e for n, (b, e) in zip(x.shape, pairs)))
+        return same_scale(x, tuple(n + b + e for n, (b, e) in zip(x.shape, pairs)))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]
@@ -397,7 +406,7 @@ class Gather(OpDef):
         if x.rank == 0:
             raise ValueError("cannot gather from a scalar")
         axis = normalize_axis(attrs["axis"], x.rank)
-        return float_like(x, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
+        return same_scale(x, x.shape[:axis] + idx.shape + x.shape[axis + 1:])
 
     def verify(self, node: Any) -> Iterable[str]:
         x, idx = node.inputs

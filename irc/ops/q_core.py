@@ -30,6 +30,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from .. import fixedpoint
 from ..dtypes import DType, wrap_int
 from ..types import PerAxis, PerTensor, QuantParams, TensorType
 from ._registry import (Attr, DTypeAttr, Enum, Float, Floats, Int, Ints, OpDef, Operand,
@@ -286,37 +287,117 @@ class QMatMul(OpDef):
 
 # --- requantization -----------------------------------------------------------------------------
 
+CLAMP = Attr("clamp", Ints(), (), "[lo, hi] bounds of the stored result (empty: the dtype's range)")
+
+
+def clamp_bounds(attrs: dict[str, Any], dtype: DType) -> tuple[int, int]:
+    """The ``clamp`` attribute's ``(lo, hi)``, defaulting to ``dtype``'s range;
+    ``ValueError`` if it does not fit ``dtype``."""
+    c = attrs.get("clamp", ())
+    if not c:
+        return int(dtype.min), int(dtype.max)
+    if len(c) != 2 or not dtype.min <= c[0] <= c[1] <= dtype.max:
+        raise ValueError(f"clamp {list(c)} must be [lo, hi] with {dtype.min} <= lo <= hi <= "
+                         f"{dtype.max} ({dtype})")
+    return int(c[0]), int(c[1])
+
+
+def channel_scales(q: QuantParams) -> tuple[float, ...]:
+    """The scales of ``q``: one for per-tensor, one per channel for per-axis."""
+    return (q.scale,) if isinstance(q, PerTensor) else tuple(q.scales)
+
+
+def check_multipliers(attrs: dict[str, Any], reals: Iterable[float]) -> None:
+    """``multipliers``/``shifts`` must encode ``reals`` (one each, or one for
+    all): counts, ranges, and agreement with the scales in the types (relative
+    2^-17), so stale kernel parameters cannot survive a scale edit."""
+    ms, sh, reals = list(attrs["multipliers"]), list(attrs["shifts"]), list(reals)
+    if len(ms) != len(sh) or len(ms) not in (1, len(reals)):
+        raise ValueError(f"{len(ms)} multipliers and {len(sh)} shifts for {len(reals)} "
+                         "channel(s): give one pair, or one per channel")
+    for m, s in zip(ms, sh):
+        if not (0 <= m <= fixedpoint.INT32_MAX and -31 <= s <= 30):
+            raise ValueError(f"multiplier {m} / shift {s} out of range "
+                             "(0 <= m < 2^31, -31 <= shift <= 30)")
+    pairs = list(zip(ms, sh)) * (len(reals) if len(ms) == 1 else 1)
+    for c, ((m, s), real) in enumerate(zip(pairs, reals)):
+        got = fixedpoint.multiplier_value(m, s)
+        if m == 0 and real < 2.0 ** -31 or abs(got - real) <= 2.0 ** -17 * real:
+            continue
+        raise ValueError(f"multiplier {m} / shift {s} (= {got:.9g}) of channel {c} does not "
+                         f"encode the scale ratio {real:.9g} of the types; recompute with "
+                         "irc.fixedpoint.quantize_multiplier")
+
+
 @register_op
 class Requantize(OpDef):
-    """y = sat(round(f32(acc) · M_c) + z_y), M_c = f32(f32(s_acc,c) / f32(s_y)):
-    an int32 accumulator (scales from its type) to a narrow quantized type, the
-    float32 way ONNX QLinearConv/QLinearMatMul and onnxruntime requantize
-    (``method = float32``, ``rounding = half_even`` for imported models)."""
+    """A quantized integer tensor (an int32 accumulator, or a narrow tensor
+    being rescaled) to a narrow quantized type ``<scale, zero_point>``, per
+    channel ``c`` of the operand's parameters, ``M_c = s_in,c / scale``:
+
+    * ``method = fixed_point`` (irc's own quantization; normative, see
+      :mod:`irc.fixedpoint`): ``y = clamp(MBQM(x − z_in, m_c, shift_c) + z, lo, hi)``
+      with ``(m_c, shift_c)`` = ``quantize_multiplier(M_c)`` stored in
+      ``multipliers``/``shifts`` at compile time;
+    * ``method = float32`` (the ONNX QLinearConv/QLinearMatMul form; the
+      importer uses it with ``rounding = half_even``):
+      ``y = clamp(round(f32(x − z_in) · f32(f32(s_in,c) / f32(scale))) + z, lo, hi)``.
+
+    ``clamp = [lo, hi]`` holds a fused ReLU/ReLU6/clip in stored units (default:
+    the dtype's range)."""
 
     name = "q.requantize"
-    operands = (Operand("acc"),)
+    operands = (Operand("x"),)
     attrs = (Attr("dtype", DTypeAttr(), doc="integer result type"),
              Attr("scale", Float(min=0.0), doc="result scale"),
              Attr("zero_point", Int(), 0, "result zero point"),
-             Attr("method", Enum("float32"), "float32", "how M is applied"),
-             ROUNDING)
+             Attr("method", Enum("float32", "fixed_point"), "float32", "how M is applied"),
+             Attr("multipliers", Ints(), (), "fixed_point: Q0.31 significands of M, per channel"),
+             Attr("shifts", Ints(), (), "fixed_point: power-of-two exponents of M"),
+             CLAMP, ROUNDING)
     typed_compute = True
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        acc = types[0]
-        if acc.dtype is not DType.I32:
-            raise ValueError(f"q.requantize takes an i32 accumulator, got {acc}")
-        _quant_of(acc, "the accumulator")
+        x = types[0]
+        q_in = _quant_of(x, "q.requantize's operand")
         if not (math.isfinite(attrs["scale"]) and attrs["scale"] > 0):
             raise ValueError(f"scale must be finite and > 0, got {attrs['scale']}")
-        q = make_quant([attrs["scale"]], [attrs["zero_point"]], 0, acc.shape, attrs["dtype"])
-        return TensorType(attrs["dtype"], acc.shape, q)
+        q = make_quant([attrs["scale"]], [attrs["zero_point"]], 0, x.shape, attrs["dtype"])
+        clamp_bounds(attrs, attrs["dtype"])
+        if attrs["method"] == "fixed_point":
+            check_multipliers(attrs, [s / attrs["scale"] for s in channel_scales(q_in)])
+        elif attrs["multipliers"] or attrs["shifts"]:
+            raise ValueError("multipliers/shifts are only used by method = fixed_point")
+        return TensorType(attrs["dtype"], x.shape, q)
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any],  # type: ignore[override]
                 types: list[TensorType]) -> Array:
-        acc = inputs[0]
-        s_acc, z_acc = broadcast_params(_quant_of(types[0], "acc"), acc.ndim)
-        m = (np.asarray(s_acc, np.float32) / np.float32(attrs["scale"])).astype(np.float32)
-        v = (acc.astype(np.int64) - z_acc).astype(np.float32) * m
-        v = round_to_int(v, attrs["rounding"]) + attrs["zero_point"]
-        return saturate(v, attrs["dtype"])
+        x = inputs[0]
+        dtype = attrs["dtype"]
+        lo, hi = clamp_bounds(attrs, dtype)
+        q_in = _quant_of(types[0], "x")
+        s_in, z_in = broadcast_params(q_in, x.ndim)
+        centered = x.astype(np.int64) - z_in
+        if attrs["method"] == "fixed_point":
+            m, sh = per_channel_ints(q_in, x.ndim, attrs["multipliers"], attrs["shifts"])
+            y = fixedpoint.requantize_fixed_point(centered, m, sh, attrs["zero_point"], lo, hi)
+            return y.astype(dtype.storage)
+        m_f = (np.asarray(s_in, np.float32) / np.float32(attrs["scale"])).astype(np.float32)
+        v = round_to_int(centered.astype(np.float32) * m_f, attrs["rounding"])
+        return saturate(np.clip(v + attrs["zero_point"], lo, hi), dtype)
+
+
+def per_channel_ints(q: QuantParams, rank: int, *lists: Iterable[int]) -> list[Array]:
+    """int64 arrays of per-channel integers (one value, or one per channel of
+    ``q``'s axis), shaped to broadcast against a tensor of rank ``rank``."""
+    out = []
+    for values in lists:
+        a = np.asarray(list(values), np.int64)
+        if isinstance(q, PerAxis) and a.size > 1:
+            shape = [1] * rank
+            shape[q.axis] = a.size
+            a = a.reshape(shape)
+        else:
+            a = a.reshape(())
+        out.append(a)
+    return out
