@@ -81,6 +81,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         logger.setLevel(logging.DEBUG)
         options["trace_rewrites"] = True
     result = irc.compile(graph, args.passes, target=args.target, seed=args.seed,
+                         calib_data=args.calib_data,
                          verify_each=args.verify_each, time_passes=args.time_passes,
                          print_ir_after=print_after, statistics=args.statistics, copy=False,
                          options=options)
@@ -284,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="target ISA the passes compile for (default: generic)")
     c.add_argument("--load", action="append", metavar="FILE.py",
                    help="load user passes from a Python file (repeatable)")
+    c.add_argument("--calib-data", metavar="FILE|DIR",
+                   help="calibration samples for calibrate/quant: .npz (one array per input, "
+                        "samples on axis 0), .npy (one-input models) or a folder of them")
     c.add_argument("--verify-each", action="store_true", help="verify the IR after every pass")
     c.add_argument("--time-passes", action="store_true", help="print time per pass")
     c.add_argument("--statistics", action="store_true", help="print per-pass statistics")

@@ -21,6 +21,7 @@ from . import nn_shape  # noqa: F401
 from . import nn_logic  # noqa: F401
 from . import q_core  # noqa: F401  (q.* integer core)
 from . import q_arith  # noqa: F401  (q.add, q.mul, q.lut, q.avg_pool)
+from . import calib  # noqa: F401  (calib.observe)
 
 __all__ = [
     "REQUIRED", "ArrayAttr", "Attr", "AttrKind", "Bool", "DTypeAttr", "Enum", "Float", "Floats",

@@ -40,6 +40,8 @@ class _Unary(OpDef):
     operands = (Operand("x"),)
     float_only = False
     allow_bool = False
+    #: y[i] depends on x[i] alone: quantization may tabulate it (q.lut)
+    elementwise_unary = True
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
         _check_dtype(self, types[0])

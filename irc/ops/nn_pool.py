@@ -139,15 +139,17 @@ class AvgPool(_Pool):
 
 class _GlobalPool(OpDef):
     operands = (Operand("x"),)
+    allow_int = False
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
         x = types[0]
-        require_float(x, f"{self.name} operand")
+        if not (x.dtype.is_float or (self.allow_int and x.dtype.is_int)):
+            require_float(x, f"{self.name} operand")
         if x.rank < 3:
             raise ValueError(f"x must be [N, C, spatial...] with rank >= 3, got rank {x.rank}")
         if any(d == 0 for d in x.shape[2:]):
             raise ValueError(f"spatial dims {list(x.shape[2:])} must not be empty")
-        return float_like(x, x.shape[:2] + (1,) * (x.rank - 2))
+        return same_scale(x, x.shape[:2] + (1,) * (x.rank - 2))
 
 
 @register_op
@@ -165,9 +167,11 @@ class GlobalAvgPool(_GlobalPool):
 
 @register_op
 class GlobalMaxPool(_GlobalPool):
-    """y[n, c, 1, 1] = max over all spatial positions of x[n, c] (dims kept)."""
+    """y[n, c, 1, 1] = max over all spatial positions of x[n, c] (dims kept).
+    Integer tensors are accepted too, as for nn.max_pool."""
 
     name = "nn.global_max_pool"
+    allow_int = True
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]

@@ -254,18 +254,18 @@ class QConv2d(OpDef):
 
 @register_op
 class QMatMul(OpDef):
-    """acc = (a − z_a) @ (b − z_b) with numpy matmul semantics, accumulated
-    exactly and wrapped to int32 (ONNX MatMulInteger; QLinearMatMul before its
-    requantization).  a is per-tensor quantized, b per tensor or per column (its
+    """acc = (a − z_a) @ (b − z_b) [+ bias] with numpy matmul semantics,
+    accumulated exactly and wrapped to int32 (ONNX MatMulInteger; QLinearMatMul
+    before its requantization; a quantized Gemm with an i32 ``bias[col]``).  a is per-tensor quantized, b per tensor or per column (its
     last axis); the result is i32 with scale f32(s_a · s_b[col]) along its last
     axis and zero point 0."""
 
     name = "q.matmul"
-    operands = (Operand("a"), Operand("b"))
+    operands = (Operand("a"), Operand("b"), Operand("bias", optional=True))
     typed_compute = True
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
-        a, b = types
+        a, b = types[:2]
         aq, bq = _quant_of(a, "a"), _quant_of(b, "b")
         if not isinstance(aq, PerTensor):
             raise ValueError(f"a must be quantized per tensor, got {a}")
@@ -277,12 +277,16 @@ class QMatMul(OpDef):
         shape = np.broadcast_shapes(a.shape[:-2], b.shape[:-2]) + (a.shape[-2], b.shape[-1])
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"inner dimensions differ: {a} @ {b}")
+        _check_bias(types, b.shape[-1])
         return TensorType(DType.I32, tuple(shape), _acc_quant(aq.scale, bq, len(shape) - 1))
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any],  # type: ignore[override]
                 types: list[TensorType]) -> Array:
         a, b = _centered(inputs[0], types[0]), _centered(inputs[1], types[1])
-        return wrap_int(np.matmul(a, b), DType.I32)
+        acc = np.matmul(a, b)
+        if len(inputs) == 3:
+            acc = acc + inputs[2].astype(np.int64)
+        return wrap_int(acc, DType.I32)
 
 
 # --- requantization -----------------------------------------------------------------------------

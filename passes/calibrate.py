@@ -1,0 +1,147 @@
+"""``calibrate``: measure the ranges of a float graph's activations.
+
+1. Insert a ``calib.observe`` node on every tensor that may be quantized: each
+   graph input and each float result of a non-constant node.
+2. Run the reference interpreter over the calibration feeds
+   (``PassContext.calib_data``; see :mod:`irc.calib_data`), feeding every
+   observed array to its observer (:mod:`irc.calibration`: ``minmax``, ``ema``,
+   ``percentile``, ``kl``, ``js``, ``mse``; histograms are streaming, so memory
+   does not grow with the number of samples).  A progress bar shows samples done.
+3. Remove the observers and record each tensor's range on the graph::
+
+       graph.attrs["calibration"] = {"method": "kl", "samples": 200,
+                                     "ranges": {"conv1": [lo, hi], ...}}
+
+   which the text form keeps, so ``calibrate`` and ``quant`` can run in separate
+   ``irc compile`` invocations.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Optional
+
+import numpy as np
+
+from irc import calibration
+from irc.calib_data import calib_feeds
+from irc.interpreter import Interpreter, evaluate
+from irc.ir import Graph, Node, Value
+from irc.pass_manager import Pass, PassContext, register_pass
+from irc.progress import progress
+
+#: Where calibration results live on the graph.
+CALIBRATION_ATTR = "calibration"
+
+#: What calibrate and quant run first (``prepare = true``): constants folded,
+#: batch norms and activations fused into the ops before them, so ranges are
+#: measured on — and integer ops made of — the graph that will actually run.
+PREPARE = "fold,noop-elim,fuse-bn,fuse-activation,dce"
+
+
+def prepare(graph: Graph, ctx: PassContext) -> Graph:
+    """Run :data:`PREPARE` over ``graph`` (statistics go to the running pass)."""
+    from irc.pipeline import build_pipeline
+    for p in build_pipeline(PREPARE):
+        graph = p.run(graph, ctx)
+    return graph
+
+Method = Literal["minmax", "ema", "percentile", "kl", "js", "mse"]
+
+
+def observed_values(graph: Graph) -> list[Value]:
+    """The tensors calibration watches: float graph inputs and float results of
+    non-constant nodes."""
+    vals = [v for v in graph.inputs if v.type.dtype.is_float]
+    for n in graph.nodes:
+        if n.op != "const":
+            vals.extend(v for v in n.outputs if v.type.dtype.is_float)
+    return vals
+
+
+class _Observing(Interpreter):
+    def __init__(self, graph: Graph, observers: dict[str, calibration.Observer]) -> None:
+        super().__init__(graph)
+        self.observers = observers
+
+    def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
+        if node.op == "calib.observe":
+            x = args[0]
+            self.observers[node.attrs["tensor"]].observe(
+                x if x.dtype == np.float32 else x.astype(np.float32))
+            return [x]
+        return evaluate(node, args)
+
+
+def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
+                     num_samples: int | None = None, label: str = "calibrate",
+                     **observer_options: Any) -> tuple[dict[str, tuple[float, float]], int]:
+    """Run ``graph`` over ``data`` and return ``({value name: (lo, hi)}, samples)``;
+    ``graph`` is left as it was."""
+    feeds = calib_feeds(data, graph).head(num_samples)
+    watched = observed_values(graph)
+    observers = {v.name: calibration.make_observer(method, **observer_options) for v in watched}
+    # each observer runs right after its tensor's producer, so values still die early;
+    # their results are unused, and the observers are removed again below
+    observe = {id(v): graph.make_node("calib.observe", [v], {"tensor": v.name})
+               for v in watched}
+    saved = list(graph.nodes)
+    order = [observe[id(v)] for v in graph.inputs if id(v) in observe]
+    for n in saved:
+        order.append(n)
+        order.extend(observe[id(v)] for v in n.outputs if id(v) in observe)
+    graph.nodes = order
+    inserted = list(observe.values())
+    try:
+        runner = _Observing(graph, observers)
+        for feed in progress(feeds, label, len(feeds), unit="samples"):
+            runner.run(feed)
+    finally:
+        graph.nodes = saved
+        for node in inserted:
+            graph.forget(node)
+    ranges = {}
+    for name, obs in observers.items():
+        if obs.count:
+            lo, hi = obs.range()
+            ranges[name] = (float(lo), float(hi))
+    return ranges, len(feeds)
+
+
+def recorded_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
+    """The ranges a ``calibrate`` run recorded on ``graph`` (empty if none)."""
+    cal = graph.attrs.get(CALIBRATION_ATTR) or {}
+    return {k: (float(v[0]), float(v[1])) for k, v in (cal.get("ranges") or {}).items()}
+
+
+@register_pass
+@dataclass(frozen=True)
+class Calibrate(Pass):
+    """Measure activation ranges over calibration data (--calib-data) and record them."""
+
+    name: ClassVar[str] = "calibrate"
+
+    method: Method = field(default="minmax", metadata={
+        "doc": "range estimator: minmax, ema (moving-average min/max), percentile, "
+               "kl (TensorRT entropy), js (Jensen-Shannon), mse"})
+    percentile: float = field(default=99.99, metadata={"doc": "percentile method: the "
+                                                       "percentile kept"})
+    bits: int = field(default=8, metadata={"doc": "bit width the kl/js/mse searches assume"})
+    symmetric: bool = field(default=False, metadata={"doc": "symmetric ranges [-a, a]"})
+    num_samples: Optional[int] = field(default=None, metadata={
+        "doc": "use at most this many calibration feeds (none = all)"})
+    prepare: bool = field(default=True, metadata={
+        "doc": "first fold constants and fuse batch norms/activations (" + PREPARE + ")"})
+
+    def run(self, graph: Graph, ctx: PassContext) -> Graph:
+        if self.prepare:
+            graph = prepare(graph, ctx)
+        ranges, n = calibrate_ranges(graph, ctx.calib_data, self.method,
+                                     num_samples=self.num_samples, bits=self.bits,
+                                     symmetric=self.symmetric, percentile=self.percentile)
+        graph.attrs[CALIBRATION_ATTR] = {
+            "method": self.method, "samples": n,
+            "ranges": {k: [lo, hi] for k, (lo, hi) in ranges.items()}}
+        ctx.count("tensors", len(ranges))
+        ctx.count("samples", n, modified=False)
+        return graph
