@@ -98,6 +98,11 @@ class Node:
         self._inputs[i] = value
         value.uses.append((self, i))
 
+    def add_input(self, value: Value) -> None:
+        """Append an operand (e.g. an optional bias), keeping use lists exact."""
+        self._inputs.append(value)
+        value.uses.append((self, len(self._inputs) - 1))
+
     def drop_inputs(self) -> None:
         """Forget all operands (used when the node is erased)."""
         for i, v in enumerate(self._inputs):

@@ -96,6 +96,9 @@ class PassContext:
     log_stream: TextIO | None = None
     #: label of the pass now running (None between passes)
     current_pass: str | None = None
+    #: the float graph the last ``quant`` lowered (bias-correct, weight-calibrate
+    #: and the quantization report compare against it by value name)
+    float_reference: Any = None
     _rng: np.random.Generator | None = field(default=None, init=False, repr=False,
                                              compare=False)
 

@@ -46,6 +46,10 @@ def prepare(graph: Graph, ctx: PassContext) -> Graph:
         graph = p.run(graph, ctx)
     return graph
 
+#: A histogram method needs this many observed values to search a distribution;
+#: below it (a small tensor over few samples, such as logits) the range is min/max.
+MIN_HISTOGRAM_VALUES = 4096
+
 Method = Literal["minmax", "ema", "percentile", "kl", "js", "mse"]
 
 
@@ -75,12 +79,17 @@ class _Observing(Interpreter):
 
 def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
                      num_samples: int | None = None, label: str = "calibrate",
+                     output_method: str | None = "minmax",
                      **observer_options: Any) -> tuple[dict[str, tuple[float, float]], int]:
     """Run ``graph`` over ``data`` and return ``({value name: (lo, hi)}, samples)``;
-    ``graph`` is left as it was."""
+    ``graph`` is left as it was.  Graph outputs use ``output_method`` (None: the
+    same ``method``): clipping a model's logits changes its answer."""
     feeds = calib_feeds(data, graph).head(num_samples)
     watched = observed_values(graph)
-    observers = {v.name: calibration.make_observer(method, **observer_options) for v in watched}
+    outputs = {id(v) for v in graph.outputs}
+    observers = {v.name: calibration.make_observer(
+        output_method if output_method and id(v) in outputs else method, **observer_options)
+        for v in watched}
     # each observer runs right after its tensor's producer, so values still die early;
     # their results are unused, and the observers are removed again below
     observe = {id(v): graph.make_node("calib.observe", [v], {"tensor": v.name})
@@ -102,9 +111,14 @@ def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
             graph.forget(node)
     ranges = {}
     for name, obs in observers.items():
-        if obs.count:
+        if not obs.count:
+            continue
+        if isinstance(obs, calibration.HistogramObserver) and obs.seen < MIN_HISTOGRAM_VALUES:
+            # too few values for a distribution search (e.g. the logits of a few samples)
+            lo, hi = min(obs.hist.lo, 0.0), max(obs.hist.hi, 0.0)
+        else:
             lo, hi = obs.range()
-            ranges[name] = (float(lo), float(hi))
+        ranges[name] = (float(lo), float(hi))
     return ranges, len(feeds)
 
 
@@ -132,11 +146,14 @@ class Calibrate(Pass):
         "doc": "use at most this many calibration feeds (none = all)"})
     prepare: bool = field(default=True, metadata={
         "doc": "first fold constants and fuse batch norms/activations (" + PREPARE + ")"})
+    outputs_minmax: bool = field(default=True, metadata={
+        "doc": "graph outputs (logits) keep their full min/max range whatever the method"})
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         if self.prepare:
             graph = prepare(graph, ctx)
         ranges, n = calibrate_ranges(graph, ctx.calib_data, self.method,
+                                     output_method="minmax" if self.outputs_minmax else None,
                                      num_samples=self.num_samples, bits=self.bits,
                                      symmetric=self.symmetric, percentile=self.percentile)
         graph.attrs[CALIBRATION_ATTR] = {
