@@ -64,6 +64,7 @@ def _input_shapes(specs: Sequence[str] | None) -> dict[str, tuple[int, ...]] | N
 
 def cmd_compile(args: argparse.Namespace) -> int:
     import irc
+    _check_data_path("--calib-data", args.calib_data)
     _load_plugins(args)
     graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     irc.verify(graph)
@@ -212,6 +213,32 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data_path(option: str, path: str | None) -> None:
+    """Fail before any work when a data file named on the command line is missing."""
+    if path is not None and not Path(path).exists():
+        raise InputError(f"{option} {path}: no such file or directory")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    import irc
+    from .quant_compare import format_report, quantization_report
+    _check_data_path("--calib-data", args.calib_data)
+    _check_data_path("--eval-data", args.eval_data)
+    _load_plugins(args)
+    graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
+    irc.verify(graph)
+    q, rows = quantization_report(graph, args.passes, args.calib_data, args.eval_data,
+                                  num_samples=args.num_samples)
+    quantized = sum(1 for n in q.nodes if n.op.startswith("q.") and n.op != "q.quantize"
+                    and n.op != "q.dequantize")
+    print(f"{args.model}: {args.passes} -> {quantized} integer ops; error of each quantized "
+          f"tensor against float, worst first (SQNR: higher is better)")
+    print(format_report(rows, args.limit))
+    if args.limit and len(rows) > args.limit:
+        print(f"... {len(rows) - args.limit} more (--limit 0 shows all)")
+    return 0
+
+
 def cmd_passes(args: argparse.Namespace) -> int:
     from .pass_manager import describe_passes
     _load_plugins(args)
@@ -321,6 +348,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--generic", action="store_true", help="print the IR in generic form")
     _add_input_shape(s)
     s.set_defaults(func=cmd_show)
+
+    rp = sub.add_parser("report", help="per-layer quantization error (SQNR, cosine), worst first",
+                        description="Quantize MODEL with --passes and print, for every "
+                        "quantized tensor, its SQNR and cosine similarity against the float "
+                        "model on --eval-data (default: the calibration data), worst first: "
+                        "the layers to keep in float with quant{exclude=[...]}.")
+    rp.add_argument("model", help="float model (.irc, .onnx)")
+    rp.add_argument("--calib-data", required=True, metavar="FILE|DIR",
+                    help="calibration samples (.npz/.npy or a folder of them)")
+    rp.add_argument("--eval-data", metavar="FILE|DIR", help="samples to measure on "
+                    "(default: the calibration data)")
+    rp.add_argument("--passes", "-p", default="quant", metavar="PIPELINE",
+                    help="quantization pipeline (default: quant)")
+    rp.add_argument("--num-samples", type=int, metavar="N", help="measure on at most N samples")
+    rp.add_argument("--limit", type=int, default=30, metavar="N",
+                    help="show the N worst tensors (default 30; 0 = all)")
+    rp.add_argument("--load", action="append", metavar="FILE.py",
+                    help="also load user passes from a Python file")
+    _add_input_shape(rp)
+    rp.set_defaults(func=cmd_report)
 
     ps = sub.add_parser("passes", help="list every registered pass with its options")
     ps.add_argument("--load", action="append", metavar="FILE.py",

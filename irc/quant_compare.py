@@ -156,6 +156,23 @@ def channel_means(graph: Graph, feeds: Iterable[Mapping[str, Array]],
     return {n: m.total / m.count for n, m in acc.items() if m.total is not None}
 
 
+def quantization_report(graph: Graph, passes: str = "quant", calib_data: Any = None,
+                        eval_data: Any = None, *, num_samples: int | None = None
+                        ) -> tuple[Graph, list[LayerError]]:
+    """Quantize ``graph`` with ``passes`` (which must include ``quant``) and compare
+    every quantized tensor with its float counterpart on ``eval_data`` (default:
+    the calibration data): ``(quantized graph, rows worst first)``."""
+    from .calib_data import calib_feeds
+    from .errors import InputError
+    from .pass_manager import PassContext, run_pipeline
+    ctx = PassContext(calib_data=calib_data)
+    q = run_pipeline(graph.copy(), passes, ctx=ctx)
+    if ctx.float_reference is None:
+        raise InputError(f"the pipeline '{passes}' does not quantize (add quant)")
+    feeds = calib_feeds(eval_data if eval_data is not None else calib_data, graph)
+    return q, compare(ctx.float_reference, q, feeds.head(num_samples), label="report")
+
+
 def format_report(rows: list[LayerError], limit: int | None = None) -> str:
     """The report as an aligned text table."""
     head = ["tensor", "quantized op", "SQNR dB", "cosine", "max |err|"]
@@ -168,4 +185,4 @@ def format_report(rows: list[LayerError], limit: int | None = None) -> str:
 
 
 __all__ = ["LayerError", "Recorder", "channel_means", "compare", "compared_values",
-           "format_report", "real_values"]
+           "format_report", "quantization_report", "real_values"]

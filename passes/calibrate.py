@@ -158,7 +158,7 @@ class Calibrate(Pass):
                                      symmetric=self.symmetric, percentile=self.percentile)
         graph.attrs[CALIBRATION_ATTR] = {
             "method": self.method, "samples": n,
-            "ranges": {k: [lo, hi] for k, (lo, hi) in ranges.items()}}
+            "ranges": {k: (lo, hi) for k, (lo, hi) in ranges.items()}}
         ctx.count("tensors", len(ranges))
         ctx.count("samples", n, modified=False)
         return graph

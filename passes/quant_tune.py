@@ -13,8 +13,9 @@ accumulator's real value ``ŷ = s_acc[c] · acc``::
 
     b_q[c] += round((E[y_c] − E[ŷ_c]) / s_acc[c])
 
-``rounds`` repeats the measurement after correcting, so corrections upstream
-are seen downstream.
+Layers are corrected in order, each after the ones before it, in a single
+run over all samples (:func:`_run_all_samples`), so every correction sees the
+corrected layers upstream.
 
 **weight-calibrate** (the seed's equation): per output channel, with ``w_c``
 the float weights and ``ŵ_c`` the dequantized ones::
@@ -29,12 +30,12 @@ unchanged, so biases and multipliers stay valid; run it before bias-correct.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from irc.calib_data import calib_feeds
-from irc.dtypes import DType
+from irc.dtypes import DType, wrap_int
 from irc.errors import PassError
 from irc.interpreter import Interpreter, evaluate
 from irc.ir import Graph, Node
@@ -42,7 +43,6 @@ from irc.ops.nn_elementwise import NO_CLAMP
 from irc.ops.q_core import channel_scales, round_to_int, saturate
 from irc.pass_manager import Pass, PassContext, register_pass
 from irc.progress import progress
-from irc.quant_compare import channel_means
 from irc.quant_params import dequantize
 
 from .quant_rules import lowered_weights
@@ -136,34 +136,70 @@ class BiasCorrect(Pass):
 
     name: ClassVar[str] = "bias-correct"
 
-    rounds: int = field(default=1, metadata={"doc": "measure-and-correct repetitions"})
     num_samples: int = field(default=0, metadata={
         "doc": "calibration feeds used (0 = all)"})
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         ref = _reference(ctx, "bias-correct")
         feeds = calib_feeds(ctx.calib_data, graph).head(self.num_samples or None)
-        layers = lowered_layers(graph, ref)
-        axes = {L.name: L.axis for L in layers}
-        pre = _PreActivation(ref, axes)
+        layers = {id(L.acc): L for L in lowered_layers(graph, ref)}
+        pre = _PreActivation(ref, {L.name: L.axis for L in layers.values()})
         for feed in progress(feeds, "bias-correct (float)", len(feeds), unit="samples"):
             pre.run(feed)
         float_means = {n: t / c for n, (t, c) in pre.sums.items()}
-        for r in range(self.rounds):
-            q_means = channel_means(graph, feeds, {L.acc.output.name: L.axis for L in layers},
-                                    label=f"bias-correct (int, round {r + 1})")
-            changed = 0
-            for L in layers:
-                d = (float_means[L.name] - q_means[L.acc.output.name]) / L.acc_scales
-                delta = round_to_int(d, "half_away").astype(np.int64)
-                if not delta.any():
-                    continue
-                old = (L.acc.inputs[2].const_value.astype(np.int64) if len(L.acc.inputs) == 3
-                       else np.zeros(delta.shape, np.int64))
-                _replace_const(graph, L.acc, 2, saturate(old + delta, DType.I32))
-                changed += 1
-            ctx.count("corrected", changed)
+        corrected = 0
+        for node, accs in _run_all_samples(graph, feeds.feeds, layers):
+            L = layers[id(node)]
+            # acc real value = s_acc[c] · acc;  E over samples and positions per channel
+            ax = L.axis % accs[0].ndim
+            red = tuple(i for i in range(accs[0].ndim) if i != ax)
+            q_mean = sum(a.astype(np.float64).sum(axis=red) for a in accs) / \
+                (len(accs) * (accs[0].size // accs[0].shape[ax])) * L.acc_scales
+            delta = round_to_int((float_means[L.name] - q_mean) / L.acc_scales,
+                                 "half_away").astype(np.int64)
+            if not delta.any():
+                continue
+            old = (node.inputs[2].const_value.astype(np.int64) if len(node.inputs) == 3
+                   else np.zeros(delta.shape, np.int64))
+            _replace_const(graph, node, 2, saturate(old + delta, DType.I32))
+            shape = [1] * accs[0].ndim
+            shape[ax] = delta.size
+            for i, a in enumerate(accs):     # what the corrected layer now computes
+                accs[i] = wrap_int(a.astype(np.int64) + delta.reshape(shape), DType.I32)
+            corrected += 1
+        ctx.count("corrected", corrected)
         return graph
+
+
+def _run_all_samples(graph: Graph, feeds: list[dict[str, np.ndarray]],
+                     stops: dict[int, Any]) -> Iterator[tuple[Node, list[np.ndarray]]]:
+    """Execute ``graph`` node by node over all feeds at once, yielding at each node
+    in ``stops`` its results on every feed (a mutable list: a correction made by
+    the caller flows into the rest of the run).  This makes bias correction
+    sequential — each layer is corrected after the layers before it — in one pass."""
+    last_use: dict[int, int] = {}
+    for i, n in enumerate(graph.nodes):
+        for v in n.inputs:
+            last_use[id(v)] = i
+    keep = {id(v) for v in graph.outputs}
+    envs: list[dict[int, np.ndarray]] = [
+        {id(v): np.asarray(f[v.name]) for v in graph.inputs} for f in feeds]
+    for i, n in enumerate(progress(list(graph.nodes), "bias-correct (int)", unit="nodes")):
+        if n.op == "const":
+            for env in envs:
+                env[id(n.output)] = n.output.const_value
+            continue
+        results = [evaluate(n, [env[id(v)] for v in n.inputs]) for env in envs]
+        if id(n) in stops:
+            accs = [r[0] for r in results]
+            yield n, accs
+            results = [[a] for a in accs]
+        for env, res in zip(envs, results):
+            for v, a in zip(n.outputs, res):
+                env[id(v)] = a
+            for v in n.inputs:
+                if last_use.get(id(v)) == i and id(v) not in keep:
+                    env.pop(id(v), None)
 
 
 @register_pass

@@ -8,7 +8,6 @@ from typing import Callable
 
 import numpy as np
 
-from irc.errors import PassError
 from irc.ir import Graph, Node
 from irc.pass_manager import PassContext
 from irc.quant_params import quantize_weights
@@ -22,7 +21,8 @@ def weight_only(graph: Graph, bits: int, group_size: int, exclude: Callable[[Nod
     at run time: per output channel, or per group of ``group_size`` consecutive
     weights along the reduction axis (the weight is then kept as a
     ``[channels · groups, group_size]`` integer tensor, dequantized per row and
-    reshaped back)."""
+    reshaped back).  A layer whose reduction size is not a multiple of
+    ``group_size`` gets one scale per channel (counted and logged)."""
     for n in list(graph.nodes):
         if n.op not in ANCHORS or exclude(n) or len(n.inputs) < 2 or not n.inputs[1].is_const:
             continue
@@ -36,11 +36,12 @@ def weight_only(graph: Graph, bits: int, group_size: int, exclude: Callable[[Nod
             else arr.ndim - 1
         moved = np.moveaxis(arr, out_axis, 0)
         rows = moved.reshape(moved.shape[0], -1)                       # [channels, reduction]
-        if group_size:
-            if rows.shape[1] % group_size:
-                raise PassError(f"quant: weight %{w.name} of {n.short()}: reduction size "
-                                f"{rows.shape[1]} is not a multiple of group_size={group_size}")
+        if group_size and rows.shape[1] % group_size == 0:
             rows = rows.reshape(-1, group_size)
+        elif group_size:      # e.g. a 3x3 stem conv over 1 channel: 9 weights per channel
+            ctx.log(f"weight %{w.name} of {n.short()}: reduction size {rows.shape[1]} is not "
+                    f"a multiple of group_size={group_size}; one scale per channel instead")
+            ctx.count("per-channel fallbacks", modified=False)
         stored, t = quantize_weights(rows, 0, bits)
         anchor = n
         qc = graph.make_const(stored, graph.fresh_name(w.name + ".q"), t)
