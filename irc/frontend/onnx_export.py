@@ -1,4 +1,5 @@
-"""irc :class:`~irc.ir.Graph` -> ONNX ``ModelProto`` (float graphs).
+"""irc :class:`~irc.ir.Graph` -> ONNX ``ModelProto`` (float graphs, and quantized
+graphs in QDQ form).
 
 ::
 
@@ -29,16 +30,32 @@ The conventions are the inverse of the importer's
   opset 14 is ``x * HardSigmoid(x)``; softmax over a non-last axis before opset
   13 is transposed around.
 
+Quantized graphs (``q.*`` ops, tensors whose types carry ``<scale,
+zero_point>``) are written in **QDQ form**, what onnxruntime's
+``quantize_static`` emits; the ``q.*`` exporters are in
+:mod:`irc.frontend.onnx_export_q`.  The driver's part:
+
+* a quantized integer tensor keeps its stored integers under its irc name (an
+  int8/uint8 input, initializer or node result); wherever its real value
+  ``s · (q − z)`` is read (:meth:`ExportContext.real`), one
+  ``DequantizeLinear`` (named ``<tensor>/dq``, per axis when the type is) is
+  made, at its first reader, and shared by all readers;
+* an int32 accumulator (``q.conv2d``/``q.matmul``/``q.mul``) exists in ONNX as
+  its real value, the float Conv/MatMul/Mul result (:meth:`ExportContext.set_real`);
+  a reader that needs the stored int32 (a graph output, a data-movement op) gets
+  ``Cast(Round(real / s), int32)``, made once;
+* per-axis parameters need opset 13 (DequantizeLinear's ``axis``); sub-byte
+  quantized types (i4/u4/i2) are refused (bits=8 is the fix).
+
 Every emitted node's tensor types are checked against the ONNX schema of the
 target opset, and the finished model goes through
 ``onnx.checker.check_model(model, full_check=True)`` (strict shape inference
 against the irc types, which are recorded as ``value_info``).
 
-What cannot be exported — ops without an exporter (the quantized ``q.*`` ops:
-their QDQ form comes with the quantization work), quantized or sub-byte
-tensor types, element types an ONNX op does not take at the chosen opset — is
-reported in **one** :class:`~irc.errors.ModelExportError` naming every op and
-node, as the importer does for unsupported ONNX ops.
+What cannot be exported — ops without an exporter, sub-byte tensor types,
+per-axis parameters before opset 13, element types an ONNX op does not take at
+the chosen opset — is reported in **one** :class:`~irc.errors.ModelExportError`
+naming every op and node, as the importer does for unsupported ONNX ops.
 """
 
 from __future__ import annotations
@@ -51,6 +68,7 @@ import numpy as np
 from ..dtypes import DType
 from ..errors import ModelExportError
 from ..ir import Graph, Node, Value
+from ..types import PerAxis, PerTensor, TensorType
 
 Exporter = Callable[["ExportContext"], None]
 
@@ -59,6 +77,9 @@ EXPORTERS: dict[str, Exporter] = {}
 
 #: The oldest opset the exporter writes (Clip/Pad/Resize take tensor inputs from 11).
 MIN_OPSET = 11
+
+#: The first opset whose QuantizeLinear/DequantizeLinear take an ``axis`` (per-axis parameters).
+PER_AXIS_OPSET = 13
 
 #: irc dtype -> ONNX TensorProto element type (sub-byte integers have none here).
 _ELEM: dict[DType, int] = {}
@@ -91,7 +112,7 @@ def exportable_ops() -> list[str]:
 
 
 def _ensure_exporters() -> None:
-    from . import onnx_export_ops  # noqa: F401  (registers the exporters)
+    from . import onnx_export_ops, onnx_export_q  # noqa: F401  (register the exporters)
 
 
 def elem_type(dtype: DType) -> int | None:
@@ -110,15 +131,21 @@ class Unexportable(Exception):
     be expressed in ONNX at this opset; the reason is collected with the others."""
 
 
-def _type_problem(v: Value) -> str | None:
-    """Why a tensor of ``v``'s type cannot appear in the exported model (the
-    reason does not name ``v``, so nodes with the same problem group together)."""
+def _type_problem(v: Value, opset: int) -> str | None:
+    """Why a tensor of ``v``'s type cannot appear in the exported model at
+    ``opset`` (the reason does not name ``v``, so nodes with the same problem
+    group together)."""
     t = v.type
-    if t.quant is not None:
-        return (f"quantized {t.dtype} tensors (the QDQ export of quantized graphs comes "
-                "with quantization)")
     if elem_type(t.dtype) is None:
+        if t.quant is not None:
+            return (f"quantized sub-byte {t.dtype} tensors are not exported (ONNX has "
+                    "INT4/UINT4 only from opset 21, with few onnxruntime kernels): quantize "
+                    "with bits=8 (and weight_bits=8)")
         return f"sub-byte {t.dtype} tensors (irc exports element types of 8 bits and wider)"
+    if isinstance(t.quant, PerAxis) and opset < PER_AXIS_OPSET:
+        return (f"per-axis quantized tensors (QuantizeLinear/DequantizeLinear take an axis "
+                f"from opset {PER_AXIS_OPSET}: export with opset >= {PER_AXIS_OPSET}, or "
+                "quantize with per_channel=false)")
     return None
 
 
@@ -136,6 +163,8 @@ class ExportContext:
         self.nodes: list[Any] = []          # ONNX NodeProtos emitted for this node
         self.initializers: list[Any] = []
         self.types: dict[str, DType] = {}   # helper tensors' dtypes
+        self.reals: dict[str, str] = {}     # irc value -> ONNX name of its real value (new)
+        self._named = False                 # the node's location is given to an ONNX node
 
     # -- messages ----------------------------------------------------------------------
     def fail(self, reason: str) -> Unexportable:
@@ -143,7 +172,8 @@ class ExportContext:
 
     # -- operands and results ---------------------------------------------------------
     def input(self, i: int) -> str:
-        return self.node.inputs[i].name
+        """The ONNX name of operand ``i`` (for a quantized tensor: its stored integers)."""
+        return self.stored(self.node.inputs[i])
 
     def value(self, i: int) -> Value:
         return self.node.inputs[i]
@@ -179,7 +209,6 @@ class ExportContext:
         optional input; attributes whose value is ``None`` are left out).
         ``outputs`` is the list of result names, or how many fresh helper names
         to make; a helper's dtype is ``dtype``, or the first input's."""
-        import onnx
         if isinstance(outputs, int):
             base = self.output(0) if self.node.outputs else op_type
             outs = [self.fresh(f"{base}/{op_type}") for _ in range(outputs)]
@@ -188,22 +217,34 @@ class ExportContext:
                 self.types[o] = dt
         else:
             outs = list(outputs)
-        name = self._ex.node_name(self.node.name, op_type, first=not self.nodes)
-        kw = {k: v for k, v in attrs.items() if v is not None}
-        self.nodes.append(onnx.helper.make_node(op_type, list(inputs), outs, name=name, **kw))
+        self._append(op_type, inputs, outs, helper=False, **attrs)
         return outs
+
+    def _append(self, op_type: str, inputs: Sequence[str], outputs: Sequence[str], *,
+                helper: bool, **attrs: Any) -> None:
+        """Append the NodeProto; the node's location names the first non-``helper``
+        node (helpers — shared DequantizeLinears, casts — are ``loc/OpType``)."""
+        import onnx
+        name = self._ex.node_name(self.node.name, op_type, first=not (helper or self._named))
+        self._named = self._named or not helper
+        kw = {k: v for k, v in attrs.items() if v is not None}
+        self.nodes.append(onnx.helper.make_node(op_type, list(inputs), list(outputs),
+                                                name=name, **kw))
 
     def emit1(self, op_type: str, inputs: Sequence[str], *, dtype: DType | None = None,
               **attrs: Any) -> str:
         return self.emit(op_type, inputs, 1, dtype=dtype, **attrs)[0]
 
-    def const(self, array: Any, hint: str, dtype: DType | None = None) -> str:
-        """A new initializer holding ``array`` (cast to ``dtype``); returns its name."""
+    def const(self, array: Any, hint: str, dtype: DType | None = None, *,
+              base: str | None = None) -> str:
+        """A new initializer holding ``array`` (cast to ``dtype``), named
+        ``base/hint`` (``base``: the node's first result); returns its name."""
         from onnx import numpy_helper
         arr = np.asarray(array)
         if dtype is not None:
             arr = arr.astype(dtype.storage)
-        base = self.output(0) if self.node.outputs else "const"
+        if base is None:
+            base = self.output(0) if self.node.outputs else "const"
         name = self.fresh(f"{base}/{hint}")
         self.initializers.append(numpy_helper.from_array(np.asarray(arr, order="C"), name))
         self.types[name] = DType.from_numpy(arr.dtype)
@@ -217,6 +258,93 @@ class ExportContext:
         """A 0-d initializer of ``dtype`` (bounds, epsilons, constants of formulas)."""
         return self.const(np.asarray(value).astype(dtype.storage), hint)
 
+    # -- quantized tensors (QDQ) ----------------------------------------------------------
+    def qparams(self, t: TensorType, base: str) -> tuple[list[str], int | None]:
+        """The ``[scale, zero_point]`` operands of a QuantizeLinear/DequantizeLinear
+        for quantized type ``t`` (f32 scales, zero points of ``t.dtype``; 0-d per
+        tensor, 1-D per axis) and the ``axis`` attribute (None per tensor).  An
+        int32 tensor's all-zero zero point is left out (ONNX's int32 has none)."""
+        q = t.quant
+        assert q is not None
+        axis: int | None = None
+        if isinstance(q, PerTensor):
+            scales, zps = np.asarray(q.scale, np.float32), np.asarray(q.zero_point)
+        else:
+            scales = np.asarray(q.scales, np.float32)
+            zps, axis = np.asarray(q.zero_points), q.axis
+        ops = [self.const(scales, "scale", base=base)]
+        if t.dtype is not DType.I32 or zps.any():
+            ops.append(self.const(zps, "zero_point", t.dtype, base=base))
+        return ops, axis
+
+    def dequantize(self, x: str, t: TensorType, out: str | None = None) -> str:
+        """``DequantizeLinear`` of stored integers ``x`` of quantized type ``t``
+        into ``out`` (a fresh ``x/dq`` when None): the f32 real values."""
+        out = out or self.fresh(f"{x}/dq")
+        self.types[out] = DType.F32
+        ops, axis = self.qparams(t, x)
+        self._append("DequantizeLinear", [x] + ops, [out], helper=True, axis=axis)
+        return out
+
+    def quantize(self, x: str, t: TensorType, out: str) -> None:
+        """``out = QuantizeLinear(x)`` (f32 ``x``) to the stored integers of
+        quantized type ``t`` (ONNX rounds half to even)."""
+        ops, axis = self.qparams(t, out)
+        self.emit("QuantizeLinear", [x] + ops, [out], axis=axis)
+
+    def real(self, i: int, into: str | None = None) -> str:
+        """The ONNX name of operand ``i``'s real value (f32): the one
+        DequantizeLinear of its stored integers that all its readers share
+        (made here at the first reader), or the float form an accumulator was
+        computed in.  With ``into``, the result is (also) named ``into``."""
+        v = self.node.inputs[i]
+        have = self.reals.get(v.name) or self._ex.reals.get(v.name)
+        if have is not None:
+            if into is None:
+                return have
+            self.emit("Identity", [have], [into])
+            return into
+        if v.type.quant is None:
+            raise self.fail(f"operand %{v.name} has no quantization parameters ({v.type})")
+        out = self.dequantize(self.stored(v), v.type, into)
+        self.reals[v.name] = out
+        return out
+
+    def set_real(self, k: int, name: str) -> None:
+        """Result ``k`` (an int32 accumulator) exists in ONNX as its real value
+        ``name`` (a float Conv/MatMul/Mul result); its stored integers are made
+        only if something reads them (:meth:`stored`)."""
+        self.reals[self.node.outputs[k].name] = name
+
+    def stored(self, v: Value) -> str:
+        """The ONNX name of ``v``'s stored integers — ``v``'s own name; for an
+        accumulator known only by its real value, ``Cast(Round(real / s) + z)``
+        is made into that name first (exact while the float Conv/MatMul sum
+        stays within half a step of the integer one — typical int8 accumulators;
+        not guaranteed for huge ones)."""
+        ex = self._ex
+        real = self.reals.get(v.name) or ex.reals.get(v.name)
+        if v.name in ex.produced or real is None or any(v.name in p.output for p in self.nodes):
+            return v.name
+        from ..ops.q_core import broadcast_params
+        t = v.type
+        assert t.quant is not None
+        self.types[v.name] = t.dtype
+        s, z = broadcast_params(t.quant, t.rank)
+        y = self._helper("Round", [self._helper("Div", [real, self.const(s, "scale",
+                                                                          base=v.name)])])
+        if z.any():
+            y = self._helper("Add", [y, self.const(z.astype(np.float32), "zero_point",
+                                                    base=v.name)])
+        self._append("Cast", [y], [v.name], helper=True, to=elem_type(t.dtype))
+        return v.name
+
+    def _helper(self, op_type: str, inputs: Sequence[str]) -> str:
+        out = self.fresh(f"{inputs[0]}/{op_type}")
+        self.types[out] = DType.F32
+        self._append(op_type, inputs, [out], helper=True)
+        return out
+
 
 # --- the exporter ------------------------------------------------------------------------
 
@@ -227,9 +355,12 @@ class _Exporter:
         self.names: set[str] = {v.name for v in graph.values()}
         self.node_names: set[str] = set()
         self.types: dict[str, DType] = {v.name: v.type.dtype for v in graph.values()}
+        self.produced: set[str] = {v.name for v in graph.inputs}   # ONNX names made so far
+        self.reals: dict[str, str] = {}    # irc value -> ONNX name of its real value (QDQ)
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self.problems: "OrderedDict[tuple[str, str], list[str]]" = OrderedDict()
+        self.bad_types: set[str] = set()   # values whose type problem is reported
         self._schemas: dict[str, Any] = {}
         self._fresh = 0
 
@@ -254,6 +385,24 @@ class _Exporter:
 
     def problem(self, op: str, where: str, reason: str) -> None:
         self.problems.setdefault((op, reason), []).append(where)
+
+    def type_problems(self, values: Sequence[Value], op: str, where: str) -> bool:
+        """Report why ``values``' types cannot be exported, once per tensor (where
+        it is made, not again at its readers): a quantized sub-byte tensor by
+        name, any other as ``op`` at ``where``.  True if any type is a problem."""
+        whys = [(v, why) for v in values if (why := _type_problem(v, self.opset))]
+        at_node = []
+        for v, why in whys:
+            if v.name in self.bad_types:
+                continue
+            self.bad_types.add(v.name)
+            if v.type.quant is not None and elem_type(v.type.dtype) is None:
+                self.problem("tensor", f"%{v.name}", why)
+            else:
+                at_node.append(why)
+        if at_node:
+            self.problem(op, where, at_node[0])
+        return bool(whys)
 
     # -- schema checks -------------------------------------------------------------------
     def schema(self, op_type: str) -> Any:
@@ -291,9 +440,7 @@ class _Exporter:
         _ensure_exporters()
         g = self.graph
         for v in g.inputs:
-            why = _type_problem(v)
-            if why:
-                self.problem("graph input", f"%{v.name}", why)
+            self.type_problems([v], "graph input", f"%{v.name}")
         live = {id(v) for v in g.outputs}
         for node in g.nodes:
             where = f"'{node.name}'" if node.name else \
@@ -302,24 +449,17 @@ class _Exporter:
                 v = node.outputs[0]
                 if not v.uses and id(v) not in live:
                     continue
-                why = _type_problem(v)
-                if why:
-                    self.problem("const", f"%{v.name}", why)
+                if self.type_problems([v], "const", f"%{v.name}"):
                     continue
                 arr = np.asarray(node.attrs["value"], order="C")   # (keeps 0-d arrays 0-d)
                 self.initializers.append(numpy_helper.from_array(arr, v.name))
+                self.produced.add(v.name)
                 continue
             fn = EXPORTERS.get(node.op)
             if fn is None:
-                reason = ("quantized ops are not exported yet (their QDQ form comes with "
-                          "quantization)" if node.op.startswith("q.") else
-                          "no ONNX exporter for this op")
-                self.problem(node.op, where, reason)
+                self.problem(node.op, where, "no ONNX exporter for this op")
                 continue
-            bad = [why for v in list(node.inputs) + node.outputs
-                   if (why := _type_problem(v)) is not None]
-            if bad:
-                self.problem(node.op, where, bad[0])
+            if self.type_problems(list(node.inputs) + node.outputs, node.op, where):
                 continue
             cx = ExportContext(self, node)
             try:
@@ -331,15 +471,19 @@ class _Exporter:
             if why:
                 self.problem(node.op, where, why)
                 continue
-            produced = {o for p in cx.nodes for o in p.output}
+            produced = {o for p in cx.nodes for o in p.output} | set(cx.reals)
             missing = [v.name for v in node.outputs if v.name not in produced]
             if missing:   # an exporter bug, not the user's
                 raise ModelExportError(f"exporter of {node.op} did not produce "
                                        f"{', '.join('%' + m for m in missing)}")
-            self.nodes.extend(cx.nodes)
-            self.initializers.extend(cx.initializers)
+            self.commit(cx)
         if self.problems:
             self._raise()
+        for v in g.outputs:          # an accumulator returned as such: its int32 integers
+            if v.name not in self.produced and v.producer is not None:
+                cx = ExportContext(self, v.producer)
+                cx.stored(v)
+                self.commit(cx)
 
         def info(v: Value) -> Any:
             et = elem_type(v.type.dtype)
@@ -347,7 +491,7 @@ class _Exporter:
             return helper.make_tensor_value_info(v.name, et, list(v.type.shape))
         outputs = {id(v) for v in g.outputs}
         inner = [info(v) for n in g.nodes if n.op != "const" for v in n.outputs
-                 if id(v) not in outputs]
+                 if id(v) not in outputs and v.name in self.produced]
         graph = helper.make_graph(self.nodes, g.name or "main",
                                   [info(v) for v in g.inputs], [info(v) for v in g.outputs],
                                   initializer=self.initializers, value_info=inner)
@@ -357,10 +501,18 @@ class _Exporter:
         model.ir_version = helper.find_min_ir_version_for(opsets)
         return model
 
+    def commit(self, cx: ExportContext) -> None:
+        """Take ``cx``'s ONNX nodes, initializers, helper types and real forms."""
+        self.nodes.extend(cx.nodes)
+        self.initializers.extend(cx.initializers)
+        self.types.update(cx.types)
+        self.reals.update(cx.reals)
+        self.produced.update(o for p in cx.nodes for o in p.output)
+
     def _raise(self) -> None:
         lines = []
         ops: set[str] = set()
-        nodes = inputs = 0
+        nodes = inputs = tensors = 0
         for (op, reason), where in sorted(self.problems.items(),
                                           key=lambda kv: kv[0][0] != "graph input"):
             shown = ", ".join(where[:8]) + (f", ... ({len(where) - 8} more)"
@@ -368,11 +520,14 @@ class _Exporter:
             lines.append(f"  - {op} x{len(where)}: {shown}: {reason}")
             if op == "graph input":
                 inputs += len(where)
+            elif op == "tensor":
+                tensors += len(where)
             else:
                 nodes += len(where)
                 ops.add(op)
         what = [f"{nodes} node(s) of {len(ops)} op type(s)"] if nodes else []
         what += [f"{inputs} graph input(s)"] if inputs else []
+        what += [f"{tensors} tensor(s)"] if tensors else []
         raise ModelExportError(
             f"graph @{self.graph.name} cannot be exported to ONNX (opset {self.opset}): "
             f"{' and '.join(what)} have no ONNX form:\n" + "\n".join(lines))
