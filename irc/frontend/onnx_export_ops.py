@@ -203,7 +203,7 @@ def _gemm(cx: ExportContext) -> None:
                  transA=1 if a["trans_a"] else None, transB=1 if a["trans_b"] else None)
 
 
-def _window_attrs(cx: ExportContext) -> dict[str, Any]:
+def window_attrs(cx: ExportContext) -> dict[str, Any]:
     a = cx.attrs
     ap = _AUTO_PAD[a.get("auto_pad", "explicit")]
     out: dict[str, Any] = {"strides": list(a["strides"])}
@@ -220,7 +220,7 @@ def _window_attrs(cx: ExportContext) -> dict[str, Any]:
 def _conv2d(cx: ExportContext) -> None:
     ins = [cx.input(i) for i in range(len(cx.node.inputs))]
     emit_clamped(cx, "Conv", ins, kernel_shape=list(cx.shape(1)[2:]), group=cx.attrs["groups"],
-                 **_window_attrs(cx))
+                 **window_attrs(cx))
 
 
 @exporter("nn.conv_transpose2d")
@@ -229,13 +229,13 @@ def _conv_transpose2d(cx: ExportContext) -> None:
     a = cx.attrs
     emit_clamped(cx, "ConvTranspose", ins, kernel_shape=list(cx.shape(1)[2:]),
                  group=a["groups"], output_padding=list(a["output_padding"])
-                 if any(a["output_padding"]) else None, **_window_attrs(cx))
+                 if any(a["output_padding"]) else None, **window_attrs(cx))
 
 
 @exporter("nn.max_pool")
 def _max_pool(cx: ExportContext) -> None:
     cx.emit("MaxPool", [cx.input(0)], [cx.output()], kernel_shape=list(cx.attrs["kernel"]),
-            ceil_mode=1 if cx.attrs["ceil_mode"] else None, **_window_attrs(cx))
+            ceil_mode=1 if cx.attrs["ceil_mode"] else None, **window_attrs(cx))
 
 
 @exporter("nn.avg_pool")
@@ -243,7 +243,7 @@ def _avg_pool(cx: ExportContext) -> None:
     a = cx.attrs
     cx.emit("AveragePool", [cx.input(0)], [cx.output()], kernel_shape=list(a["kernel"]),
             ceil_mode=1 if a["ceil_mode"] else None,
-            count_include_pad=1 if a["count_include_pad"] else None, **_window_attrs(cx))
+            count_include_pad=1 if a["count_include_pad"] else None, **window_attrs(cx))
 
 
 # --- normalization -----------------------------------------------------------------------------

@@ -52,7 +52,7 @@ from ..dtypes import DType
 from ..ops.q_core import clamp_bounds
 from ..types import PerAxis, PerTensor, TensorType
 from .onnx_export import ExportContext, elem_type, exporter
-from .onnx_export_ops import _window_attrs, emit_clip
+from .onnx_export_ops import window_attrs, emit_clip
 
 _F32 = DType.F32
 
@@ -121,7 +121,7 @@ def _bias(cx: ExportContext, i: int) -> str:
 def _conv2d(cx: ExportContext) -> None:
     ins = [cx.real(0), cx.real(1)] + ([_bias(cx, 2)] if cx.has_input(2) else [])
     cx.set_real(0, _real_float(cx, "Conv", ins, kernel_shape=list(cx.shape(1)[2:]),
-                               group=cx.attrs["groups"], **_window_attrs(cx)))
+                               group=cx.attrs["groups"], **window_attrs(cx)))
 
 
 @exporter("q.matmul")
@@ -155,7 +155,7 @@ def _avg_pool(cx: ExportContext) -> None:
     _quantize_result(cx, _real_float(
         cx, "AveragePool", [cx.real(0)], kernel_shape=list(a["kernel"]),
         ceil_mode=1 if a["ceil_mode"] else None,
-        count_include_pad=1 if a["count_include_pad"] else None, **_window_attrs(cx)))
+        count_include_pad=1 if a["count_include_pad"] else None, **window_attrs(cx)))
 
 
 @exporter("q.lut")
