@@ -60,10 +60,13 @@ def _conv_possible(L: Lowering, n: Node) -> bool:
     return w.is_const and b_ok and _has_ranges(L, [x, n.output])
 
 
-def _lower_weights(L: Lowering, w: np.ndarray, axis: int, name: str
+def _lower_weights(L: Lowering, w: np.ndarray, axis: int | None, name: str
                    ) -> tuple[Value, np.ndarray]:
+    """Constant ``w`` quantized (per channel along ``axis`` when the options ask for
+    it and ``axis`` is not None) and its scales, one per channel or one."""
     stored, t = quantize_weights(w, axis if L.opts.per_channel else None, L.opts.weight_bits)
-    return L.const(stored, t, name), np.asarray(channel_scales(t.quant), np.float64)  # type: ignore[arg-type]
+    assert t.quant is not None
+    return L.const(stored, t, name), np.asarray(channel_scales(t.quant), np.float64)
 
 
 def _lower_bias(L: Lowering, b: np.ndarray, s_x: float, s_w: np.ndarray, n: int,
@@ -129,12 +132,7 @@ def _matmul_with_weights(L: Lowering, n: Node, a: Value, w: np.ndarray, wname: s
                          bias: np.ndarray | None) -> None:
     aq = L.int_of(a)
     pa = L.int_params(a)
-    axis = 1 if w.ndim == 2 else None
-    if axis is None:
-        stored, t = quantize_weights(w, None, L.opts.weight_bits)
-        wv, s_w = L.const(stored, t, wname), np.asarray(channel_scales(t.quant))  # type: ignore[arg-type]
-    else:
-        wv, s_w = _lower_weights(L, w, axis, wname)
+    wv, s_w = _lower_weights(L, w, 1 if w.ndim == 2 else None, wname)
     cols = w.shape[-1]
     ins = [aq, wv]
     if bias is not None:

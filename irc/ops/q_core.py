@@ -82,7 +82,7 @@ def broadcast_params(q: QuantParams, rank: int) -> tuple[Array, Array]:
             np.asarray(q.zero_points, np.int64).reshape(shape))
 
 
-def round_to_int(v: Array, rounding: str) -> Array:
+def round_to_int(v: Array | float, rounding: str) -> Array:
     """Round float values to integers (as float64) by the tie rule.  Works in
     float64 so ``|v| + 0.5`` is exact for every float32 ``v``."""
     v = np.asarray(v, np.float64)
