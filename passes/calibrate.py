@@ -67,21 +67,41 @@ class _Observing(Interpreter):
     def __init__(self, graph: Graph, observers: dict[str, calibration.Observer]) -> None:
         super().__init__(graph)
         self.observers = observers
+        self.unbounded: set[str] = set()     # tensors that held an infinity
 
     def run_node(self, node: Node, args: list[np.ndarray]) -> list[np.ndarray]:
         if node.op == "calib.observe":
-            x = args[0]
-            self.observers[node.attrs["tensor"]].observe(
-                x if x.dtype == np.float32 else x.astype(np.float32))
+            x, name = args[0], node.attrs["tensor"]
+            if name not in self.unbounded and np.isinf(x).any():
+                self.unbounded.add(name)
+            self.observers[name].observe(x if x.dtype == np.float32 else x.astype(np.float32))
             return [x]
         return evaluate(node, args)
+
+
+@dataclass
+class Calibration:
+    """What a calibration run measured."""
+
+    ranges: dict[str, tuple[float, float]]   # value name -> (lo, hi)
+    samples: int
+    #: tensors that held ±inf (e.g. an attention mask's -inf): no finite range
+    #: represents them, so they get none and stay float
+    unbounded: list[str]
+
+    def record(self, graph: Graph, method: str) -> None:
+        """Store on ``graph.attrs["calibration"]`` (what :func:`recorded_ranges` reads)."""
+        graph.attrs[CALIBRATION_ATTR] = {
+            "method": method, "samples": self.samples,
+            "ranges": {k: (lo, hi) for k, (lo, hi) in self.ranges.items()},
+            **({"unbounded": tuple(self.unbounded)} if self.unbounded else {})}
 
 
 def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
                      num_samples: int | None = None, label: str = "calibrate",
                      output_method: str | None = "minmax",
-                     **observer_options: Any) -> tuple[dict[str, tuple[float, float]], int]:
-    """Run ``graph`` over ``data`` and return ``({value name: (lo, hi)}, samples)``;
+                     **observer_options: Any) -> Calibration:
+    """Run ``graph`` over ``data`` and measure a range for each observed tensor;
     ``graph`` is left as it was.  Graph outputs use ``output_method`` (None: the
     same ``method``): clipping a model's logits changes its answer."""
     feeds = calib_feeds(data, graph).head(num_samples)
@@ -111,7 +131,10 @@ def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
             graph.forget(node)
     ranges = {}
     for name, obs in observers.items():
-        if not obs.count:
+        if not obs.count or name in runner.unbounded:
+            continue
+        if not obs.seen:                  # only NaNs: nothing to quantize against
+            runner.unbounded.add(name)
             continue
         if isinstance(obs, calibration.HistogramObserver) and obs.seen < MIN_HISTOGRAM_VALUES:
             # too few values for a distribution search (e.g. the logits of a few samples)
@@ -119,7 +142,7 @@ def calibrate_ranges(graph: Graph, data: Any, method: str = "minmax", *,
         else:
             lo, hi = obs.range()
         ranges[name] = (float(lo), float(hi))
-    return ranges, len(feeds)
+    return Calibration(ranges, len(feeds), sorted(runner.unbounded))
 
 
 def recorded_ranges(graph: Graph) -> dict[str, tuple[float, float]]:
@@ -152,13 +175,12 @@ class Calibrate(Pass):
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
         if self.prepare:
             graph = prepare(graph, ctx)
-        ranges, n = calibrate_ranges(graph, ctx.calib_data, self.method,
+        cal = calibrate_ranges(graph, ctx.calib_data, self.method,
                                      output_method="minmax" if self.outputs_minmax else None,
                                      num_samples=self.num_samples, bits=self.bits,
                                      symmetric=self.symmetric, percentile=self.percentile)
-        graph.attrs[CALIBRATION_ATTR] = {
-            "method": self.method, "samples": n,
-            "ranges": {k: (lo, hi) for k, (lo, hi) in ranges.items()}}
-        ctx.count("tensors", len(ranges))
-        ctx.count("samples", n, modified=False)
+        cal.record(graph, self.method)
+        ctx.count("tensors", len(cal.ranges))
+        ctx.count("unbounded tensors", len(cal.unbounded), modified=False)
+        ctx.count("samples", cal.samples, modified=False)
         return graph

@@ -53,6 +53,9 @@ class Quantize(Pass):
     exclude: tuple[str, ...] = field(default=(), metadata={
         "doc": "keep in float: node names, value names or op types (nn.softmax, softmax); "
                "glob patterns allowed"})
+    only: tuple[str, ...] = field(default=(), metadata={
+        "doc": "quantize only these computing ops (patterns as for exclude, e.g. "
+               "[matmul, gemm] as onnxruntime's op_types_to_quantize); data movement follows"})
     weight_only: bool = field(default=False, metadata={
         "doc": "only store weights in `bits` bits, dequantized to float at run time"})
     group_size: int = field(default=0, metadata={
@@ -77,7 +80,7 @@ class Quantize(Pass):
         if self.prepare:
             graph = prepare(graph, ctx)
         if self.weight_only:
-            lw = Lowering(graph, {}, opts, self.exclude)
+            lw = Lowering(graph, {}, opts, self.exclude, self.only)
             return weight_only(graph, opts.weight_bits, self.group_size, lw.excluded, ctx)
         ranges = recorded_ranges(graph)
         if not ranges:
@@ -85,11 +88,12 @@ class Quantize(Pass):
                 raise PassError("quant needs activation ranges: run `calibrate` first, or give "
                                 "calibration data (--calib-data FILE / calib_data=), or use "
                                 "quant{weight_only=true}")
-            ranges, n = calibrate_ranges(graph, ctx.calib_data, self.method, bits=self.bits,
-                                         symmetric=self.symmetric)
-            ctx.log(f"calibrated {len(ranges)} tensors on {n} samples ({self.method})")
+            cal = calibrate_ranges(graph, ctx.calib_data, self.method, bits=self.bits,
+                                   symmetric=self.symmetric)
+            ranges = cal.ranges
+            ctx.log(f"calibrated {len(ranges)} tensors on {cal.samples} samples ({self.method})")
         ctx.float_reference = graph.copy()
-        lowering = Lowering(graph, ranges, opts, self.exclude)
+        lowering = Lowering(graph, ranges, opts, self.exclude, self.only)
         out = lowering.run()
         for k, v in lowering.stats.items():
             ctx.count(k, v)

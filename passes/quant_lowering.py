@@ -7,8 +7,10 @@
 * *flexible* ops can run either way — add, mul, unary elementwise functions
   (as a ``q.lut`` table), average pools, and data movement (reshape, transpose,
   slice, pad, concat, max pool ..., which carry their operand's parameters);
-* everything else (softmax, layer_norm, ...), every op named by ``exclude``,
-  and any node a needed range is missing for stays float.
+* everything else (softmax, layer_norm, ...), every op named by ``exclude``
+  (or, with ``only``, every computing op it does not name), and any node a
+  needed range is missing for — e.g. a tensor that held ±inf during
+  calibration — stays float.
 
 Flexible nodes start integer, then a local search flips any node whose flip
 lowers the number of conversions — one ``q.quantize`` per float value read in
@@ -41,6 +43,12 @@ from irc.types import PerTensor, TensorType
 
 #: Heavy compute: integer whenever possible.
 ANCHORS = frozenset({"nn.conv2d", "nn.gemm", "nn.matmul"})
+#: Data movement: the result carries the operand's parameters (operand 0 moves).
+SAME_SCALE = frozenset({
+    "nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.transpose", "nn.slice",
+    "nn.split", "nn.expand", "nn.max_pool", "nn.global_max_pool", "nn.identity", "nn.pad",
+    "nn.gather", "nn.concat",
+})
 
 
 @dataclass(frozen=True)
@@ -55,9 +63,9 @@ class Lowering:
     """Builds the integer graph from ``src`` (see the module docstring)."""
 
     def __init__(self, src: Graph, ranges: dict[str, tuple[float, float]], opts: Options,
-                 exclude: tuple[str, ...]) -> None:
+                 exclude: tuple[str, ...], only: tuple[str, ...] = ()) -> None:
         self.src, self.ranges, self.opts = src, ranges, opts
-        self.exclude = exclude
+        self.exclude, self.only = exclude, only
         self.g = Graph(src.name)
         self.g.attrs = {k: v for k, v in src.attrs.items() if k != "calibration"}
         self.fval: dict[int, Value] = {}     # old value -> its float version in g
@@ -82,9 +90,16 @@ class Lowering:
 
     # -- domains ------------------------------------------------------------------
     def excluded(self, node: Node) -> bool:
+        """Named by ``exclude``, or — when ``only`` is given — a computing op it does
+        not name (data movement is never held back by ``only``)."""
         keys = [node.op, node.op.split(".", 1)[-1]] + ([node.name] if node.name else []) \
             + [v.name for v in node.outputs]
-        return any(fnmatch.fnmatchcase(k, pat) for pat in self.exclude for k in keys)
+
+        def named(patterns: tuple[str, ...]) -> bool:
+            return any(fnmatch.fnmatchcase(k, pat) for pat in patterns for k in keys)
+        if named(self.exclude):
+            return True
+        return bool(self.only) and node.op not in SAME_SCALE and not named(self.only)
 
     def int_possible(self, node: Node) -> bool:
         rule = rule_of(node)

@@ -29,14 +29,7 @@ from irc.ops.q_arith import add_multipliers
 from irc.ops.q_core import channel_scales
 from irc.quant_params import ActivationParams, quantize_bias, quantize_weights
 
-from .quant_lowering import RULES, UNARY, Lowering, Rule
-
-#: Data movement: the result carries the operand's parameters (operand 0 moves).
-SAME_SCALE = frozenset({
-    "nn.reshape", "nn.flatten", "nn.squeeze", "nn.unsqueeze", "nn.transpose", "nn.slice",
-    "nn.split", "nn.expand", "nn.max_pool", "nn.global_max_pool", "nn.identity", "nn.pad",
-    "nn.gather", "nn.concat",
-})
+from .quant_lowering import RULES, SAME_SCALE, UNARY, Lowering, Rule
 
 
 def _activations(node: Node) -> list[Value]:

@@ -285,3 +285,36 @@ def test_cli_compile_and_report(cnn, tmp_path, capsys):
     assert main(["report", str(EXAMPLE), "--calib-data", str(tmp_path / "nope.npz")]) == 1
     assert "--calib-data" in capsys.readouterr().err
 
+
+
+def test_only_limits_computing_ops_but_not_data_movement():
+    g = _attention_like()
+    feeds = [{"x": np.random.default_rng(s).standard_normal((4, 8)).astype(np.float32)}
+             for s in range(8)]
+    q = irc.compile(g, "quant{only=[matmul]}", calib_data=feeds, verify_each=True)
+    ops = ops_of(q)
+    assert ops.count("q.matmul") == 2 and "q.lut" not in ops and "nn.relu" in ops
+    reshape = next(n for n in q.nodes if n.op == "nn.reshape")
+    assert reshape.output.type.quant is not None      # moved the integers
+
+
+def test_tensors_holding_infinities_stay_float():
+    # an attention-style mask: scores + where(mask, 0, -inf)
+    b = Builder("masked")
+    x = b.input("x", "f32[2,4]")
+    m = b.input("m", "f32[2,4]")
+    h = b.nn.matmul(x, np.eye(4, dtype=np.float32) * 2, name="h")
+    bias = b.nn.log(b.nn.sub(np.float32(1), m), name="bias")    # log(0) = -inf where masked
+    s = b.nn.add(h, bias, name="s")
+    y = b.nn.softmax(s, axis=-1, name="y")
+    g = b.finish(y)
+    rng = np.random.default_rng(0)
+    feeds = [{"x": rng.standard_normal((2, 4)).astype(np.float32),
+              "m": np.array([[0, 0, 1, 1], [0, 1, 1, 1]], np.float32)} for _ in range(4)]
+    with np.errstate(invalid="ignore"):
+        c = irc.compile(g, "calibrate", calib_data=feeds)
+    assert "bias" in c.attrs["calibration"]["unbounded"]
+    assert "bias" not in c.attrs["calibration"]["ranges"]
+    q = irc.compile(c, "quant")
+    add = next(n for n in q.nodes if n.outputs[0].name == "s")
+    assert add.op == "nn.add"                                   # not q.add: -inf kept
