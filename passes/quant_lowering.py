@@ -53,6 +53,8 @@ SAME_SCALE = frozenset({
 
 @dataclass(frozen=True)
 class Options:
+    """The scheme options of one ``quant`` run."""
+
     bits: int
     weight_bits: int
     per_channel: bool
@@ -70,7 +72,6 @@ class Lowering:
         self.g.attrs = {k: v for k, v in src.attrs.items() if k != "calibration"}
         self.fval: dict[int, Value] = {}     # old value -> its float version in g
         self.qval: dict[int, Value] = {}     # old value -> its integer version in g
-        self.const_of: dict[int, Value] = {}
         self.params_cache: dict[int, ActivationParams] = {}
         self.domain: dict[int, str] = {}     # id(node) -> "int" | "float"
         self.stats: dict[str, int] = {"quantized": 0, "float": 0, "quantize": 0,
@@ -119,16 +120,16 @@ class Lowering:
             else:
                 self.domain[id(n)] = "float"
         outputs = {id(v) for v in self.src.outputs}
-        for _ in range(20):
+        for _ in range(20):           # each sweep can only lower the total; stop when stable
             changed = False
             for n in flexible:
-                before = self._local_cost(n, outputs)
+                was = self.domain[id(n)]
+                self.domain[id(n)] = "int"
+                cost_int = self._local_cost(n, outputs)
                 self.domain[id(n)] = "float"
-                after = self._local_cost(n, outputs)
-                if after < before:
-                    changed = True
-                else:
-                    self.domain[id(n)] = "int"
+                cost_float = self._local_cost(n, outputs)
+                self.domain[id(n)] = "float" if cost_float < cost_int else "int"
+                changed |= self.domain[id(n)] != was
             if not changed:
                 break
 

@@ -318,3 +318,20 @@ def test_tensors_holding_infinities_stay_float():
     q = irc.compile(c, "quant")
     add = next(n for n in q.nodes if n.outputs[0].name == "s")
     assert add.op == "nn.add"                                   # not q.add: -inf kept
+
+
+def test_flexible_ops_between_float_ops_stay_float():
+    # softmax -> reshape -> softmax: an integer reshape would cost a quantize and a
+    # dequantize for nothing, so the domain search must settle on float for it
+    b = Builder("float_island")
+    x = b.input("x", "f32[2,8]")
+    h = b.nn.matmul(x, np.eye(8, dtype=np.float32), name="h")
+    s = b.nn.softmax(h, axis=-1, name="s")
+    r = b.nn.reshape(s, shape=[4, 4], name="r")
+    y = b.nn.softmax(r, axis=-1, name="y")
+    g = b.finish(y)
+    feeds = [{"x": np.random.default_rng(i).standard_normal((2, 8)).astype(np.float32)}
+             for i in range(4)]
+    q = irc.compile(g, "quant", calib_data=feeds, verify_each=True)
+    reshape = next(n for n in q.nodes if n.op == "nn.reshape")
+    assert reshape.output.type.quant is None and ops_of(q).count("q.quantize") == 1
