@@ -38,6 +38,7 @@ import numpy as np
 from irc.errors import PassError
 from irc.fixedpoint import quantize_multiplier
 from irc.ir import Graph, Node, Value
+from irc.ops.q_core import round_to_int
 from irc.quant_params import ActivationParams, activation_params
 from irc.types import PerTensor, TensorType
 
@@ -182,8 +183,8 @@ class Lowering:
             arr = v.const_value.astype(np.float64)
             p = p or activation_params(float(arr.min(initial=0)), float(arr.max(initial=0)),
                                        self.opts.bits, False)
-            stored = np.clip(np.sign(arr / p.scale) * np.floor(np.abs(arr / p.scale) + 0.5)
-                             + p.zero_point, p.dtype.min, p.dtype.max)
+            stored = np.clip(round_to_int(arr / p.scale, "half_away") + p.zero_point,
+                             p.dtype.min, p.dtype.max)
             nv = self.const(stored.astype(p.dtype.storage),
                             TensorType(p.dtype, v.type.shape, p.quant), v.name + ".q")
         else:

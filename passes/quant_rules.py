@@ -26,7 +26,7 @@ import numpy as np
 from irc.fixedpoint import quantize_multiplier
 from irc.ir import Node, Value
 from irc.ops.q_arith import add_multipliers
-from irc.ops.q_core import channel_scales
+from irc.ops.q_core import channel_scales, round_to_int
 from irc.quant_params import ActivationParams, quantize_bias, quantize_weights
 
 from .quant_lowering import RULES, SAME_SCALE, UNARY, Lowering, Rule
@@ -223,7 +223,7 @@ def _lower_lut(L: Lowering, n: Node) -> None:
     with np.errstate(all="ignore"):
         y = n.opdef.run([real.astype(n.output.type.dtype.storage)], dict(n.attrs))[0]
         v = np.asarray(y, np.float64) / py.scale
-    v = np.where(np.isnan(v), 0.0, np.sign(v) * np.floor(np.abs(v) + 0.5)) + py.zero_point
+    v = np.where(np.isnan(v), 0.0, round_to_int(v, "half_away")) + py.zero_point
     table = np.clip(v, py.dtype.min, py.dtype.max).astype(np.int64)
     attrs = {"dtype": py.dtype, "scale": py.scale, "zero_point": py.zero_point,
              "table": table.tolist()}
