@@ -63,6 +63,7 @@ def irc_metric(m: PtqModel, float_graph: irc.Graph, pipeline: str) -> tuple[floa
     q = irc.compile(float_graph, pipeline, calib_data=m.calib)
     t1 = time.perf_counter()
     value = m.evaluate(lambda feeds: irc.run(q, feeds), progress=f"{m.name} {pipeline}")
+    print(f"{m.name} {pipeline}: {value:.4f}", file=sys.stderr, flush=True)
     return value, t1 - t0, time.perf_counter() - t1
 
 
@@ -74,7 +75,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--quick", action="store_true", help="small evaluation subsets")
+    ap.add_argument("--methods", default=",".join(METHODS),
+                    help="irc calibration methods to compare (default: all)")
+    ap.add_argument("--no-ablation", action="store_true", help="skip the ablation table")
     args = ap.parse_args()
+    methods = [x for x in args.methods.split(",") if x]
     main_rows, ablation_rows, notes = [], [], []
     for name in [n for n in args.models.split(",") if n]:
         m = load_model(name, quick=args.quick)
@@ -94,7 +99,7 @@ def main() -> int:
         g = irc.load(m.onnx_path, input_shapes=m.input_shapes)
         best_method, best = None, None
         opts = quant_options(name)
-        for method in METHODS:
+        for method in methods:
             value, tc, te = irc_metric(m, g,
                                        f"calibrate{{method={method}}},quant{{{opts[:-1]}}}")
             row[f"irc {method}"] = fmt.format(value)
@@ -106,7 +111,7 @@ def main() -> int:
         row["irc best − ORT best"] = "—" if ort_best is None else fmt.format(best - ort_best)
         main_rows.append(row)
         arow = {"model": name, "method": best_method}
-        for label, template in ABLATION.items():
+        for label, template in ({} if args.no_ablation else ABLATION).items():
             if label == "per-channel":
                 arow[label] = fmt.format(best)
                 continue
