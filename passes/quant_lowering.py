@@ -204,14 +204,15 @@ class Lowering:
         assert isinstance(q.quant, PerTensor)
         return ActivationParams(q.dtype, q.quant.scale, q.quant.zero_point)
 
-    def requantize(self, acc: Value, out: Value, clamp: tuple[float, float] | None,
-                   reals: list[float], loc: str | None) -> Value:
-        """``q.requantize`` of accumulator ``acc`` to ``out``'s parameters with
-        multipliers for ``reals`` (``M_c``), a float clamp turned into stored bounds."""
-        p = self.params(out)
-        assert p is not None
+    @staticmethod
+    def scaling_attrs(p: ActivationParams, reals: list[float],
+                      clamp: tuple[float, float] | None = None, *,
+                      per_channel: bool = True) -> dict[str, object]:
+        """Result attributes of a fixed-point rescaling op: ``p``'s dtype and
+        parameters, the multiplier encodings of ``reals`` (one pair when all agree)
+        and a float clamp turned into stored bounds (none when it is the dtype's range)."""
         pairs = [quantize_multiplier(r) for r in reals]
-        if len(set(pairs)) == 1:
+        if per_channel and len(set(pairs)) == 1:
             pairs = pairs[:1]
         lo, hi = int(p.dtype.min), int(p.dtype.max)
         if clamp is not None:
@@ -219,10 +220,17 @@ class Lowering:
                 lo = max(lo, p.quantize_real(clamp[0]))
             if math.isfinite(clamp[1]):
                 hi = min(hi, p.quantize_real(clamp[1]))
-        attrs = {"dtype": p.dtype, "scale": p.scale, "zero_point": p.zero_point,
-                 "method": "fixed_point", "multipliers": [m for m, _ in pairs],
-                 "shifts": [s for _, s in pairs],
-                 "clamp": [] if (lo, hi) == (p.dtype.min, p.dtype.max) else [lo, hi]}
+        return {"dtype": p.dtype, "scale": p.scale, "zero_point": p.zero_point,
+                "multipliers": [m for m, _ in pairs], "shifts": [s for _, s in pairs],
+                "clamp": [] if (lo, hi) == (p.dtype.min, p.dtype.max) else [lo, hi]}
+
+    def requantize(self, acc: Value, out: Value, clamp: tuple[float, float] | None,
+                   reals: list[float], loc: str | None) -> Value:
+        """``q.requantize`` of accumulator ``acc`` to ``out``'s parameters with
+        multipliers for ``reals`` (``M_c``), a float clamp turned into stored bounds."""
+        p = self.params(out)
+        assert p is not None
+        attrs = dict(self.scaling_attrs(p, reals, clamp), method="fixed_point")
         return self.g.add("q.requantize", [acc], attrs, output_names=[out.name],
                           name=loc).output
 

@@ -18,12 +18,10 @@ precision, encoded by :func:`irc.fixedpoint.quantize_multiplier`.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from irc.fixedpoint import quantize_multiplier
 from irc.ir import Node, Value
 from irc.ops.q_arith import add_multipliers
 from irc.ops.q_core import channel_scales, round_to_int
@@ -150,10 +148,16 @@ def _lower_matmul(L: Lowering, n: Node) -> None:
     if b.is_const:
         _matmul_with_weights(L, n, a, b.const_value, b.name, None)
         return
+    _product(L, n, "q.matmul")
+
+
+def _product(L: Lowering, n: Node, op: str) -> None:
+    """``op`` (q.matmul / q.mul) of two per-tensor operands, accumulating at scale
+    ``s_a · s_b``, then requantized to the result's parameters."""
+    a, b = n.inputs
     aq, bq = L.int_of(a), L.int_of(b)
     pa, pb = L.int_params(a), L.int_params(b)
-    acc = L.g.add("q.matmul", [aq, bq], {}, output_names=[n.output.name + ".acc"],
-                  name=n.name).output
+    acc = L.g.add(op, [aq, bq], {}, output_names=[n.output.name + ".acc"], name=n.name).output
     py = L.params(n.output)
     assert py is not None
     L.qval[id(n.output)] = L.requantize(acc, n.output, _clamp(n),
@@ -176,29 +180,14 @@ def _lower_add(L: Lowering, n: Node) -> None:
     pa, pb = L.int_params(a), L.int_params(b)
     py = L.params(n.output)
     assert py is not None
-    pairs = [quantize_multiplier(r) for r in add_multipliers(pa.scale, pb.scale, py.scale, 20)]
-    lo, hi = int(py.dtype.min), int(py.dtype.max)
-    c = _clamp(n)
-    if c is not None:
-        lo = max(lo, py.quantize_real(c[0])) if math.isfinite(c[0]) else lo
-        hi = min(hi, py.quantize_real(c[1])) if math.isfinite(c[1]) else hi
-    attrs = {"dtype": py.dtype, "scale": py.scale, "zero_point": py.zero_point,
-             "multipliers": [m for m, _ in pairs], "shifts": [s for _, s in pairs],
-             "clamp": [] if (lo, hi) == (py.dtype.min, py.dtype.max) else [lo, hi]}
+    attrs = L.scaling_attrs(py, add_multipliers(pa.scale, pb.scale, py.scale, 20), _clamp(n),
+                            per_channel=False)      # [M_a, M_b, M_y]
     L.qval[id(n.output)] = L.g.add("q.add", [qa, qb], attrs, output_names=[n.output.name],
                                    name=n.name).output
 
 
 def _lower_mul(L: Lowering, n: Node) -> None:
-    a, b = n.inputs
-    qa, qb = L.int_of(a), L.int_of(b)
-    pa, pb = L.int_params(a), L.int_params(b)
-    acc = L.g.add("q.mul", [qa, qb], {}, output_names=[n.output.name + ".acc"],
-                  name=n.name).output
-    py = L.params(n.output)
-    assert py is not None
-    L.qval[id(n.output)] = L.requantize(acc, n.output, None, [pa.scale * pb.scale / py.scale],
-                                        n.name)
+    _product(L, n, "q.mul")
 
 
 RULES["nn.add"] = Rule(_binary_possible, _lower_add)
@@ -288,11 +277,8 @@ def _rescaled(L: Lowering, v: Value, p: ActivationParams) -> Value:
     pv = L.int_params(v)
     if (pv.scale, pv.zero_point, pv.dtype) == (p.scale, p.zero_point, p.dtype):
         return q
-    m, s = quantize_multiplier(pv.scale / p.scale)
-    return L.g.add("q.requantize", [q], {"dtype": p.dtype, "scale": p.scale,
-                                         "zero_point": p.zero_point, "method": "fixed_point",
-                                         "multipliers": [m], "shifts": [s]},
-                   output_names=[v.name + ".rq"]).output
+    attrs = dict(L.scaling_attrs(p, [pv.scale / p.scale]), method="fixed_point")
+    return L.g.add("q.requantize", [q], attrs, output_names=[v.name + ".rq"]).output
 
 
 for _op in SAME_SCALE:
