@@ -1,0 +1,8 @@
+/* qgemm_neon.c — placeholder: the scalar kernel under the neon name until the NEON kernel lands. */
+#include "qgemm.h"
+#include "../internal.h"
+#if defined(__aarch64__)
+const irc_qgemm_family irc_qgemm_neon = {
+    "neon", 0, 0, 1, 1, irc_qgemm_scalar_packed_size, irc_qgemm_scalar_pack_b, irc_qgemm_scalar_run,
+};
+#endif
