@@ -46,8 +46,10 @@ def compile(graph: Graph, passes: str | list[Pass], target: str = "generic",
     g = graph.copy() if copy else graph
     ctx = _Ctx(target=target, calib_data=calib_data, seed=seed)
     ctx.options.update(options or {})
-    return run_pipeline(g, passes, verify_each=verify_each, time_passes=time_passes,
-                        print_ir_after=print_ir_after, statistics=statistics, ctx=ctx)
+    result = run_pipeline(g, passes, verify_each=verify_each, time_passes=time_passes,
+                          print_ir_after=print_ir_after, statistics=statistics, ctx=ctx)
+    result.attrs["target"] = target     # the artifact writer records it
+    return result
 
 
 def _load_builtin_passes() -> None:

@@ -2,8 +2,8 @@
 
 Formats: ``.irc`` (text form plus a sidecar ``.npz`` for large constants),
 ``.onnx`` (read: :mod:`irc.frontend.onnx_import`; write, float graphs at opset
-17: :mod:`irc.frontend.onnx_export`).  The ``.ircm`` artifact registers here as
-it lands.
+17: :mod:`irc.frontend.onnx_export`), ``.ircm`` (write: :mod:`irc.artifact`;
+the C runtime reads it, ``irc.runtime.Session``).
 
 Every file irc writes goes through :class:`AtomicFiles` (or its one-file forms
 :func:`atomic_write` and :func:`atomic_write_bytes`): a temporary file in the
@@ -48,6 +48,11 @@ def _ensure_builtin_formats() -> None:
             from .frontend.onnx_import import import_onnx
             return import_onnx(p, input_shapes)
         register_format(".onnx", loader=load_onnx)
+    if ".ircm" not in _SAVERS:
+        def save_ircm(g: Graph, p: Path) -> None:
+            from .artifact import write_artifact
+            write_artifact(g, p)        # atomic_write_bytes inside
+        register_format(".ircm", saver=save_ircm)
     if ".onnx" not in _SAVERS:
         def save_onnx(g: Graph, p: Path) -> None:
             from .frontend.onnx_export import save_onnx as export_and_write
