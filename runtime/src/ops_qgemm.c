@@ -1,27 +1,629 @@
 /*
- * ops_qgemm.c — qconv2d and qmatmul: the int8 GEMM-based ops.
- * (Stubs: each op reports itself unsupported until its kernels land.)
+ * ops_qgemm.c — qconv2d and qmatmul: the int8 ops that run on the qgemm family
+ * (kernels/qgemm.h), plus depthwise convs on the q8 family's dwconv.
+ *
+ * Zero points.  The kernels compute Σ_k x'_k·w_k in the family's activation
+ * domain x' (uint8 on x86, int8 on arm64: x' = x ^ 0x80 when the stored
+ * signedness differs, with zero point z' = z ± 128 so x − z = x' − z') against
+ * int8 weights with zero point 0 (uint8 weights, zero point 128, are flipped to
+ * int8 at load).  So
+ *
+ *   acc = b + Σ_k (x_k − z_x)·w_k = (b − z'·Σ_k w_k) + Σ_k x'_k·w_k,
+ *
+ * and prepare stores bias' = b − z'·Σw per output channel (wrapping int32
+ * arithmetic, exact mod 2^32 like the accumulation itself).  Padding taps of a
+ * conv hold z_x, i.e. contribute 0.
+ *
+ * A non-constant matmul operand b (attention's Q·Kᵀ) plays the weights' role:
+ * b' = b ^ 0x80 for uint8 b (zero point z_b − 128), and when z_b' ≠ 0
+ *
+ *   Σ_k (a'_k − z_a')(b'_k − z_b') = Σ a'b' − z_a'·Σ_k b'_k − z_b'·Σ_k a'_k + K·z_a'·z_b'
+ *
+ * needs the row sums of a, so those products run with int32 output and a
+ * fix-up pass adds the terms and requantizes.
  */
+#include <string.h>
+
+#include "fixedpoint.h"
 #include "internal.h"
+#include "kernels/kernels.h"
+#include "kernels/q8.h"
+#include "kernels/qgemm.h"
+
+#define MAX_SPATIAL (1 << 20)   /* strides, pads, dilations: sane upper bounds */
+
+/* Carve 64-aligned pieces out of one allocation. */
+typedef struct carve {
+    uint8_t *base;
+    size_t used;
+} carve;
+
+static void *take(carve *c, size_t bytes) {
+    void *p = c->base ? c->base + c->used : NULL;
+    c->used += irc_round_up(bytes ? bytes : 1, IRC_ALIGN);
+    return p;
+}
+
+static int is_8bit(const irc_tensor *t) { return t->dtype == IRC_I8 || t->dtype == IRC_U8; }
+
+/* Domain shift of stored activations: xor mask and the zero point in the domain. */
+static void act_domain(const irc_qgemm_family *f, const irc_tensor *x, uint8_t *mask,
+                       int32_t *zp) {
+    int stored_signed = x->dtype == IRC_I8;
+    *mask = stored_signed != f->act_signed ? 0x80 : 0;
+    *zp = x->zero_point + (*mask ? (stored_signed ? 128 : -128) : 0);
+}
+
+/* Check the optional requantization operands (inputs m, s) for `channels` channels and the
+ * output dtype and clamp; *requant says whether they are present. */
+static irc_status check_requant(irc_ctx *ctx, const irc_node *node, int m, int s, int64_t channels,
+                                const irc_tensor *y, int32_t lo, int32_t hi, int *requant) {
+    const irc_tensor *mt = node->in[m], *st = node->in[s];
+    if (!mt != !st) return irc_node_fail(ctx, node, "multipliers and shifts go together");
+    *requant = mt != NULL;
+    if (!mt) {
+        IRC_TRY(irc_check_dtype(ctx, node, y, "output", IRC_I32, 0));
+        return IRC_OK;
+    }
+    int64_t dims[1] = {channels};
+    IRC_TRY(irc_check_const(ctx, node, mt, "multipliers"));
+    IRC_TRY(irc_check_const(ctx, node, st, "shifts"));
+    IRC_TRY(irc_check_dtype(ctx, node, mt, "multipliers", IRC_I32, 0));
+    IRC_TRY(irc_check_dtype(ctx, node, st, "shifts", IRC_I32, 0));
+    IRC_TRY(irc_check_shape(ctx, node, mt, "multipliers", 1, dims));
+    IRC_TRY(irc_check_shape(ctx, node, st, "shifts", 1, dims));
+    const int32_t *mv = mt->data, *sv = st->data;
+    for (int64_t c = 0; c < channels; c++) {
+        if (mv[c] < 0 || sv[c] < -31 || sv[c] > 30)
+            return irc_node_fail(ctx, node, "channel %lld: multiplier %d / shift %d out of range",
+                                 (long long)c, mv[c], sv[c]);
+    }
+    IRC_TRY(irc_check_dtype(ctx, node, y, "output", IRC_I8, IRC_U8, 0));
+    if (y->quant != IRC_QUANT_TENSOR)
+        return irc_node_fail(ctx, node, "output '%s' must be quantized per tensor", y->name);
+    int32_t dlo = y->dtype == IRC_I8 ? -128 : 0, dhi = y->dtype == IRC_I8 ? 127 : 255;
+    if (lo < dlo || hi > dhi || lo > hi)
+        return irc_node_fail(ctx, node, "clamp [%d, %d] does not fit %s", lo, hi,
+                             irc_dtype_name(y->dtype));
+    return IRC_OK;
+}
+
+static irc_status check_weights(irc_ctx *ctx, const irc_node *node, const irc_tensor *w) {
+    IRC_TRY(irc_check_dtype(ctx, node, w, "weights", IRC_I8, IRC_U8, 0));
+    if (w->quant == IRC_QUANT_NONE)
+        return irc_node_fail(ctx, node, "weights '%s' are not quantized", w->name);
+    if (w->quant == IRC_QUANT_TENSOR && w->zero_point != (w->dtype == IRC_I8 ? 0 : 128))
+        return irc_node_fail(ctx, node, "weights '%s' have zero point %d; the int8 kernels take "
+                             "symmetric weights (i8 with 0 or u8 with 128)", w->name,
+                             w->zero_point);
+    return IRC_OK;
+}
+
+/* Per-channel epilogue arrays, padded to a multiple of 64 entries (qgemm.h). */
+typedef struct channel_params {
+    int32_t *bias, *mult, *shift;
+} channel_params;
+
+static void fill_channels(channel_params *cp, int64_t channels, const irc_tensor *bias,
+                          const irc_tensor *mult, const irc_tensor *shift, const uint32_t *wsum,
+                          int32_t zp) {
+    for (int64_t c = 0; c < channels; c++) {
+        uint32_t b = bias ? (uint32_t)((const int32_t *)bias->data)[c] : 0u;
+        cp->bias[c] = (int32_t)(b - (uint32_t)zp * wsum[c]);
+        cp->mult[c] = mult ? ((const int32_t *)mult->data)[c] : 0;
+        cp->shift[c] = shift ? ((const int32_t *)shift->data)[c] : 0;
+    }
+}
+
+/* ============================================================================================
+ * qconv2d
+ * ============================================================================================ */
+
+typedef struct conv_state {
+    int depthwise;
+    int64_t N, C, H, W, OC, OH, OW, KH, KW, groups, Cg, OCg, Kg, Kp;
+    int32_t sh, sw, pt, pl, dh, dw, lo, hi, zx, zx_dom, out_zp;
+    uint8_t mask;
+    int requant, pointwise, x_signed, out_signed;
+    const irc_qgemm_family *f;
+    int8_t *w;               /* gemm: [OC][Kp] int8, zero-padded; depthwise: [C][KH][KW] */
+    channel_params cp;       /* gemm: bias' (folded); depthwise: raw bias */
+    size_t col_bytes, packed_bytes;
+} conv_state;
 
 irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
-    return irc_fail(ctx, IRC_ERR_UNSUPPORTED, "node %u '%s': op qconv2d is not implemented in this build",
-                    node->index, node->name);
+    IRC_TRY(irc_check_arity(ctx, node, 5, 1, 11));
+    IRC_TRY(irc_check_present(ctx, node, 0));
+    IRC_TRY(irc_check_present(ctx, node, 1));
+    const irc_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out[0];
+    const int32_t *p = node->params;
+    IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_I8, IRC_U8, 0));
+    if (x->quant != IRC_QUANT_TENSOR || x->rank != 4)
+        return irc_node_fail(ctx, node, "input '%s' must be 4-D and quantized per tensor", x->name);
+    IRC_TRY(irc_check_const(ctx, node, w, "weights"));
+    IRC_TRY(check_weights(ctx, node, w));
+    if (w->rank != 4) return irc_node_fail(ctx, node, "weights '%s' must be 4-D", w->name);
+    conv_state s;
+    memset(&s, 0, sizeof s);
+    s.N = x->dims[0], s.C = x->dims[1], s.H = x->dims[2], s.W = x->dims[3];
+    s.OC = w->dims[0], s.KH = w->dims[2], s.KW = w->dims[3];
+    s.sh = p[0], s.sw = p[1], s.pt = p[2], s.pl = p[3];
+    int32_t pb = p[4], pr = p[5];
+    s.dh = p[6], s.dw = p[7], s.groups = p[8], s.lo = p[9], s.hi = p[10];
+    if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1 || s.sh > MAX_SPATIAL || s.sw > MAX_SPATIAL ||
+        s.dh > MAX_SPATIAL || s.dw > MAX_SPATIAL)
+        return irc_node_fail(ctx, node, "strides and dilations must be 1..2^20");
+    if (s.pt < 0 || s.pl < 0 || pb < 0 || pr < 0 || s.pt > MAX_SPATIAL || s.pl > MAX_SPATIAL ||
+        pb > MAX_SPATIAL || pr > MAX_SPATIAL)
+        return irc_node_fail(ctx, node, "pads must be 0..2^20");
+    if (s.groups < 1 || s.C % s.groups || s.OC % s.groups || w->dims[1] != s.C / s.groups)
+        return irc_node_fail(ctx, node, "groups %lld do not fit %lld input and %lld output "
+                             "channels with weights [%lld,%lld,..]", (long long)s.groups,
+                             (long long)s.C, (long long)s.OC, (long long)w->dims[0],
+                             (long long)w->dims[1]);
+    int64_t span_h = (s.KH - 1) * s.dh + 1, span_w = (s.KW - 1) * s.dw + 1;
+    int64_t room_h = s.H + s.pt + pb - span_h, room_w = s.W + s.pl + pr - span_w;
+    if (room_h < 0 || room_w < 0)
+        return irc_node_fail(ctx, node, "the kernel does not fit the padded input");
+    s.OH = room_h / s.sh + 1, s.OW = room_w / s.sw + 1;
+    int64_t ydims[4] = {s.N, s.OC, s.OH, s.OW};
+    IRC_TRY(irc_check_shape(ctx, node, y, "output", 4, ydims));
+    if (b) {
+        int64_t bd[1] = {s.OC};
+        IRC_TRY(irc_check_const(ctx, node, b, "bias"));
+        IRC_TRY(irc_check_dtype(ctx, node, b, "bias", IRC_I32, 0));
+        IRC_TRY(irc_check_shape(ctx, node, b, "bias", 1, bd));
+    }
+    IRC_TRY(check_requant(ctx, node, 3, 4, s.OC, y, s.lo, s.hi, &s.requant));
+    s.Cg = s.C / s.groups, s.OCg = s.OC / s.groups;
+    s.Kg = s.Cg * s.KH * s.KW;
+    s.zx = x->zero_point;
+    s.x_signed = x->dtype == IRC_I8;
+    s.out_signed = y->dtype == IRC_I8;
+    s.out_zp = s.requant ? y->zero_point : 0;
+    s.f = ctx->k->qgemm;
+    s.depthwise = s.requant && s.groups == s.C && s.OC == s.C && ctx->k->q8->dwconv != NULL;
+    s.pointwise = s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
+                  pb == 0 && pr == 0;
+    act_domain(s.f, x, &s.mask, &s.zx_dom);
+    s.Kp = (int64_t)irc_round_up((size_t)s.Kg, (size_t)s.f->kr);
+    size_t ohw = (size_t)(s.OH * s.OW);
+    if (s.Kp > INT32_MAX || ohw > INT32_MAX || s.OC > INT32_MAX)
+        return irc_node_fail(ctx, node, "the convolution is too large for int32 GEMM indices");
+
+    /* state: [conv_state][weights][bias][mult][shift] */
+    size_t wbytes = s.depthwise ? (size_t)(s.C * s.KH * s.KW) : (size_t)(s.OC * s.Kp);
+    size_t nch = irc_round_up((size_t)s.OC, 64);
+    carve c = {NULL, 0};
+    take(&c, sizeof s);
+    take(&c, wbytes);
+    for (int i = 0; i < 3; i++) take(&c, nch * 4);
+    c.base = irc_calloc(ctx, c.used);
+    if (!c.base) return irc_fail(ctx, IRC_ERR_NO_MEMORY, "out of memory (conv weights)");
+    c.used = 0;
+    conv_state *st = take(&c, sizeof s);
+    *st = s;
+    st->w = take(&c, wbytes);
+    st->cp.bias = take(&c, nch * 4);
+    st->cp.mult = take(&c, nch * 4);
+    st->cp.shift = take(&c, nch * 4);
+    node->state = c.base;
+
+    /* weights to int8 (u8 with zero point 128 → xor 0x80), and their row sums */
+    const uint8_t *wsrc = w->data;
+    uint8_t wflip = w->dtype == IRC_U8 ? 0x80 : 0;
+    uint32_t *wsum = irc_calloc(ctx, nch * 4);
+    if (!wsum) return irc_fail(ctx, IRC_ERR_NO_MEMORY, "out of memory");
+    int64_t per_oc = s.Cg * s.KH * s.KW;
+    for (int64_t o = 0; o < s.OC; o++) {
+        int8_t *dst = st->w + (s.depthwise ? o * per_oc : o * s.Kp);
+        for (int64_t k = 0; k < per_oc; k++) {
+            int8_t v = (int8_t)(wsrc[o * per_oc + k] ^ wflip);
+            dst[k] = v;
+            wsum[o] += (uint32_t)(int32_t)v;
+        }
+    }
+    const irc_tensor *mt = node->in[3], *sht = node->in[4];
+    /* depthwise takes the raw bias (it centres x itself); the GEMM the folded one */
+    fill_channels(&st->cp, s.OC, b, mt, sht, wsum, s.depthwise ? 0 : s.zx_dom);
+    if (s.depthwise) memset(wsum, 0, nch * 4);
+    irc_free(ctx, wsum);
+
+    if (!s.depthwise) {
+        st->col_bytes = s.pointwise ? 0 : (size_t)s.Kg * ohw;
+        st->packed_bytes = s.f->packed_size((int32_t)s.Kp, (int32_t)ohw);
+        node->scratch = irc_round_up(st->col_bytes, IRC_ALIGN) + st->packed_bytes;
+    }
+    return IRC_OK;
+}
+
+/* im2col of one group of one image: col[k = (c, i, j)][p = (oh, ow)] = x[c][ih][iw] or z_x. */
+static void im2col(const conv_state *s, const uint8_t *x, uint8_t *col) {
+    int64_t ohw = s->OH * s->OW;
+    uint8_t pad = (uint8_t)s->zx;
+    for (int64_t c = 0; c < s->Cg; c++) {
+        const uint8_t *plane = x + c * s->H * s->W;
+        for (int64_t i = 0; i < s->KH; i++) {
+            for (int64_t j = 0; j < s->KW; j++) {
+                uint8_t *row = col + ((c * s->KH + i) * s->KW + j) * ohw;
+                for (int64_t oh = 0; oh < s->OH; oh++) {
+                    int64_t ih = oh * s->sh + i * s->dh - s->pt;
+                    uint8_t *out = row + oh * s->OW;
+                    if (ih < 0 || ih >= s->H) {
+                        memset(out, pad, (size_t)s->OW);
+                        continue;
+                    }
+                    const uint8_t *in = plane + ih * s->W;
+                    for (int64_t ow = 0; ow < s->OW; ow++) {
+                        int64_t iw = ow * s->sw + j * s->dw - s->pl;
+                        out[ow] = (iw < 0 || iw >= s->W) ? pad : in[iw];
+                    }
+                }
+            }
+        }
+    }
+}
+
+typedef struct gemm_job {
+    irc_qgemm_args args;
+    const irc_qgemm_family *f;
+    int split_n;
+} gemm_job;
+
+static void gemm_range(void *arg, int64_t begin, int64_t end) {
+    const gemm_job *job = arg;
+    irc_qgemm_args a = job->args;
+    if (job->split_n) {
+        a.n0 = (int32_t)begin;
+        a.n1 = (int32_t)end;
+    } else {
+        a.m0 = (int32_t)begin;
+        a.m1 = (int32_t)end;
+    }
+    job->f->run(&a);
+}
+
+/* Run a GEMM over the threads: split the larger of M and N (N in multiples of nr). */
+static void run_gemm(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgemm_args *args) {
+    gemm_job job = {*args, f, 0};
+    int64_t m = args->m1 - args->m0, n = args->n1 - args->n0;
+    if (ctx->num_threads <= 1) {
+        f->run(args);
+        return;
+    }
+    job.split_n = n >= m || m < 2 * ctx->num_threads;
+    if (job.split_n)
+        irc_parallel_for(ctx, args->n1, f->nr, gemm_range, &job);
+    else
+        irc_parallel_for(ctx, args->m1, 1, gemm_range, &job);
+    (void)m;
+}
+
+typedef struct dw_job {
+    irc_dwconv_args args;
+    void (*fn)(const irc_dwconv_args *);
+} dw_job;
+
+static void dw_range(void *arg, int64_t begin, int64_t end) {
+    const dw_job *job = arg;
+    irc_dwconv_args a = job->args;
+    a.c0 = (int32_t)begin;
+    a.c1 = (int32_t)end;
+    job->fn(&a);
 }
 
 irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
-    (void)ctx;
-    (void)node;
-    return IRC_ERR_UNSUPPORTED;
+    const conv_state *s = node->state;
+    const irc_tensor *x = node->in[0], *y = node->out[0];
+    size_t esize = s->requant ? 1 : 4;
+    int64_t ohw = s->OH * s->OW, hw = s->H * s->W;
+    for (int64_t n = 0; n < s->N; n++) {
+        const uint8_t *xn = (const uint8_t *)x->data + n * s->C * hw;
+        uint8_t *yn = (uint8_t *)y->data + (size_t)(n * s->OC * ohw) * esize;
+        if (s->depthwise) {
+            dw_job job = {{(int32_t)s->H, (int32_t)s->W, (int32_t)s->OH, (int32_t)s->OW,
+                           (int32_t)s->KH, (int32_t)s->KW, s->sh, s->sw, s->pt, s->pl, s->dh, s->dw,
+                           xn, s->x_signed, s->zx, s->w, s->cp.bias, s->cp.mult, s->cp.shift,
+                           s->out_zp, s->lo, s->hi, s->out_signed, yn, 0, (int32_t)s->C},
+                          ctx->k->q8->dwconv};
+            irc_parallel_for(ctx, s->C, 1, dw_range, &job);
+            continue;
+        }
+        uint8_t *col = ctx->scratch;
+        uint8_t *packed = (uint8_t *)ctx->scratch + irc_round_up(s->col_bytes, IRC_ALIGN);
+        for (int64_t g = 0; g < s->groups; g++) {
+            const uint8_t *xg = xn + g * s->Cg * hw;
+            if (s->pointwise) {
+                s->f->pack_b((int32_t)s->Kg, (int32_t)s->Kp, (int32_t)ohw, xg, (ptrdiff_t)hw, 1,
+                             s->mask, packed);
+            } else {
+                im2col(s, xg, col);
+                s->f->pack_b((int32_t)s->Kg, (int32_t)s->Kp, (int32_t)ohw, col, (ptrdiff_t)ohw, 1,
+                             s->mask, packed);
+            }
+            int64_t o0 = g * s->OCg;
+            irc_qgemm_args a;
+            memset(&a, 0, sizeof a);
+            a.M = (int32_t)s->OCg, a.N = (int32_t)ohw, a.K = (int32_t)s->Kp;
+            a.a = s->w + o0 * s->Kp, a.lda = (size_t)s->Kp;
+            a.b = packed;
+            a.a_is_act = 0;
+            a.bias = s->cp.bias + o0;
+            a.mult = s->requant ? s->cp.mult + o0 : NULL;
+            a.shift = s->cp.shift + o0;
+            a.per_col = 0;
+            a.out_zp = s->out_zp, a.lo = s->lo, a.hi = s->hi, a.out_signed = s->out_signed;
+            a.c = yn + (size_t)(o0 * ohw) * esize, a.ldc = (size_t)ohw;
+            a.m0 = 0, a.m1 = a.M, a.n0 = 0, a.n1 = a.N;
+            run_gemm(ctx, s->f, &a);
+        }
+    }
+    return IRC_OK;
+}
+
+/* ============================================================================================
+ * qmatmul
+ * ============================================================================================ */
+
+#define MAX_BATCH_RANK (IRC_MAX_RANK - 2)
+
+typedef struct matmul_state {
+    int64_t M, K, N, Kp, batch;
+    int nb;                                  /* batch rank of y */
+    int64_t ybatch[MAX_BATCH_RANK];          /* y's batch dims */
+    int64_t astride[MAX_BATCH_RANK], bstride[MAX_BATCH_RANK];   /* in matrices; 0 broadcasts */
+    int const_b, requant, out_signed, copy_a;
+    int32_t za, zb, out_zp, lo, hi;          /* za, zb in the kernel's domains */
+    uint8_t amask, bmask;
+    const irc_qgemm_family *f;
+    uint8_t *bpacked;                        /* const b: each batch matrix packed */
+    size_t packed_bytes;
+    channel_params cp;                       /* const b: bias' folded; else raw bias */
+} matmul_state;
+
+/* Batch strides (in matrices) of an operand of rank r against y's batch dims. */
+static int batch_strides(const irc_tensor *t, const matmul_state *s, int64_t *stride) {
+    int tb = t->rank - 2;
+    int64_t step = 1;
+    for (int i = s->nb - 1; i >= 0; i--) {
+        int ti = i - (s->nb - tb);
+        int64_t d = ti >= 0 ? t->dims[ti] : 1;
+        if (d != 1 && d != s->ybatch[i]) return 0;
+        stride[i] = d == 1 ? 0 : step;
+        step *= d;
+    }
+    return 1;
 }
 
 irc_status op_qmatmul_prepare(irc_ctx *ctx, irc_node *node) {
-    return irc_fail(ctx, IRC_ERR_UNSUPPORTED, "node %u '%s': op qmatmul is not implemented in this build",
-                    node->index, node->name);
+    IRC_TRY(irc_check_arity(ctx, node, 5, 1, 2));
+    IRC_TRY(irc_check_present(ctx, node, 0));
+    IRC_TRY(irc_check_present(ctx, node, 1));
+    const irc_tensor *a = node->in[0], *b = node->in[1], *bias = node->in[2], *y = node->out[0];
+    IRC_TRY(irc_check_dtype(ctx, node, a, "a", IRC_I8, IRC_U8, 0));
+    IRC_TRY(irc_check_dtype(ctx, node, b, "b", IRC_I8, IRC_U8, 0));
+    if (a->quant != IRC_QUANT_TENSOR || a->rank < 2 || b->rank < 2)
+        return irc_node_fail(ctx, node, "operands must have rank >= 2 and a per-tensor a");
+    matmul_state s;
+    memset(&s, 0, sizeof s);
+    s.const_b = b->storage == IRC_STORE_CONST;
+    if (s.const_b)
+        IRC_TRY(check_weights(ctx, node, b));
+    else if (b->quant != IRC_QUANT_TENSOR)
+        return irc_node_fail(ctx, node, "a non-constant b must be quantized per tensor");
+    s.M = a->dims[a->rank - 2], s.K = a->dims[a->rank - 1], s.N = b->dims[b->rank - 1];
+    if (b->dims[b->rank - 2] != s.K)
+        return irc_node_fail(ctx, node, "inner dimensions differ (%lld vs %lld)", (long long)s.K,
+                             (long long)b->dims[b->rank - 2]);
+    s.nb = y->rank - 2;
+    if (y->rank < 2 || s.nb < a->rank - 2 || s.nb < b->rank - 2)
+        return irc_node_fail(ctx, node, "output rank %d is below the operands'", y->rank);
+    int64_t ydims[IRC_MAX_RANK];
+    s.batch = 1;
+    for (int i = 0; i < s.nb; i++) {
+        int ai = i - (s.nb - (a->rank - 2)), bi = i - (s.nb - (b->rank - 2));
+        int64_t da = ai >= 0 ? a->dims[ai] : 1, db = bi >= 0 ? b->dims[bi] : 1;
+        if (da != db && da != 1 && db != 1)
+            return irc_node_fail(ctx, node, "batch dimension %d does not broadcast (%lld vs %lld)",
+                                 i, (long long)da, (long long)db);
+        ydims[i] = s.ybatch[i] = da > db ? da : db;
+        s.batch *= ydims[i];
+    }
+    ydims[s.nb] = s.M, ydims[s.nb + 1] = s.N;
+    IRC_TRY(irc_check_shape(ctx, node, y, "output", y->rank, ydims));
+    batch_strides(a, &s, s.astride);
+    batch_strides(b, &s, s.bstride);
+    if (bias) {
+        int64_t bd[1] = {s.N};
+        IRC_TRY(irc_check_const(ctx, node, bias, "bias"));
+        IRC_TRY(irc_check_dtype(ctx, node, bias, "bias", IRC_I32, 0));
+        IRC_TRY(irc_check_shape(ctx, node, bias, "bias", 1, bd));
+    }
+    s.lo = node->params[0], s.hi = node->params[1];
+    IRC_TRY(check_requant(ctx, node, 3, 4, s.N, y, s.lo, s.hi, &s.requant));
+    s.f = ctx->k->qgemm;
+    s.Kp = (int64_t)irc_round_up((size_t)s.K, (size_t)s.f->kr);
+    if (s.Kp > INT32_MAX || s.M > INT32_MAX || s.N > INT32_MAX)
+        return irc_node_fail(ctx, node, "the matmul is too large for int32 GEMM indices");
+    act_domain(s.f, a, &s.amask, &s.za);
+    s.copy_a = s.amask || s.Kp != s.K;
+    s.out_signed = y->dtype == IRC_I8;
+    s.out_zp = s.requant ? y->zero_point : 0;
+    s.bmask = b->dtype == IRC_U8 ? 0x80 : 0;      /* b to int8 */
+    s.zb = s.const_b ? 0 : b->zero_point - (b->dtype == IRC_U8 ? 128 : 0);
+    s.packed_bytes = s.f->packed_size((int32_t)s.Kp, (int32_t)s.N);
+    int64_t b_mats = b->numel / (s.K * s.N);
+
+    size_t nch = irc_round_up((size_t)s.N, 64);
+    carve c = {NULL, 0};
+    take(&c, sizeof s);
+    if (s.const_b) take(&c, s.packed_bytes * (size_t)b_mats);
+    for (int i = 0; i < 3; i++) take(&c, nch * 4);
+    c.base = irc_calloc(ctx, c.used);
+    if (!c.base) return irc_fail(ctx, IRC_ERR_NO_MEMORY, "out of memory (matmul weights)");
+    c.used = 0;
+    matmul_state *st = take(&c, sizeof s);
+    *st = s;
+    st->bpacked = s.const_b ? take(&c, s.packed_bytes * (size_t)b_mats) : NULL;
+    st->cp.bias = take(&c, nch * 4);
+    st->cp.mult = take(&c, nch * 4);
+    st->cp.shift = take(&c, nch * 4);
+    node->state = c.base;
+
+    uint32_t *wsum = irc_calloc(ctx, nch * 4);
+    if (!wsum) return irc_fail(ctx, IRC_ERR_NO_MEMORY, "out of memory");
+    if (s.const_b) {
+        /* pack every batch matrix of b; fold Σ_k w over the first (a const b is usually 2-D;
+         * with batches the fold is per matrix, done at run time below) */
+        for (int64_t m = 0; m < b_mats; m++)
+            s.f->pack_b((int32_t)s.K, (int32_t)s.Kp, (int32_t)s.N,
+                        (const uint8_t *)b->data + m * s.K * s.N, (ptrdiff_t)s.N, 1, s.bmask,
+                        st->bpacked + (size_t)m * s.packed_bytes);
+        if (b_mats == 1) {
+            const uint8_t *bv = b->data;
+            for (int64_t k = 0; k < s.K; k++)
+                for (int64_t n = 0; n < s.N; n++)
+                    wsum[n] += (uint32_t)(int32_t)(int8_t)(bv[k * s.N + n] ^ s.bmask);
+        }
+    }
+    fill_channels(&st->cp, s.N, bias, node->in[3], node->in[4], wsum,
+                  s.const_b && b_mats == 1 ? s.za : 0);
+    irc_free(ctx, wsum);
+    st->const_b = s.const_b && b_mats == 1 ? 1 : (s.const_b ? 2 : 0);   /* 2: batched const b */
+
+    size_t scratch = 0;
+    if (s.copy_a) scratch += irc_round_up((size_t)(s.M * s.Kp), IRC_ALIGN);
+    if (st->const_b != 1) {
+        scratch += irc_round_up(s.packed_bytes, IRC_ALIGN);            /* packed b */
+        scratch += irc_round_up((size_t)(s.M * s.N) * 4, IRC_ALIGN);    /* int32 products */
+        scratch += irc_round_up(nch * 4, IRC_ALIGN) * 2;               /* colsum, bias' */
+        scratch += irc_round_up((size_t)s.M * 4, IRC_ALIGN);           /* rowsums of a */
+    }
+    node->scratch = scratch;
+    return IRC_OK;
+}
+
+/* Requantize int32 products with the zero-point terms that could not be folded:
+ * acc[m][n] + bias'[n] − z_b'·rowsum_a'[m]. */
+static void fixup(const matmul_state *s, const int32_t *acc, const int32_t *biasp,
+                  const uint32_t *rowsum, void *out) {
+    for (int64_t m = 0; m < s->M; m++) {
+        for (int64_t n = 0; n < s->N; n++) {
+            uint32_t v = (uint32_t)acc[m * s->N + n] + (uint32_t)biasp[n] -
+                         (uint32_t)s->zb * rowsum[m];
+            int64_t at = m * s->N + n;
+            if (!s->requant) {
+                ((int32_t *)out)[at] = (int32_t)v;
+                continue;
+            }
+            int32_t r = irc_requant((int32_t)v, s->cp.mult[n], s->cp.shift[n], s->out_zp, s->lo,
+                                    s->hi);
+            if (s->out_signed) ((int8_t *)out)[at] = (int8_t)r;
+            else ((uint8_t *)out)[at] = (uint8_t)r;
+        }
+    }
 }
 
 irc_status op_qmatmul_run(irc_ctx *ctx, const irc_node *node) {
-    (void)ctx;
-    (void)node;
-    return IRC_ERR_UNSUPPORTED;
+    const matmul_state *s = node->state;
+    const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
+    size_t esize = s->requant ? 1 : 4;
+    uint8_t *scratch = ctx->scratch;
+    uint8_t *acopy = NULL;
+    if (s->copy_a) {
+        acopy = scratch;
+        scratch += irc_round_up((size_t)(s->M * s->Kp), IRC_ALIGN);
+    }
+    uint8_t *bpack = NULL;
+    int32_t *acc = NULL, *biasp = NULL;
+    uint32_t *colsum = NULL, *rowsum = NULL;
+    size_t nch = irc_round_up((size_t)s->N, 64);
+    if (s->const_b != 1) {
+        bpack = scratch;
+        scratch += irc_round_up(s->packed_bytes, IRC_ALIGN);
+        acc = (int32_t *)scratch;
+        scratch += irc_round_up((size_t)(s->M * s->N) * 4, IRC_ALIGN);
+        colsum = (uint32_t *)scratch;
+        scratch += irc_round_up(nch * 4, IRC_ALIGN);
+        biasp = (int32_t *)scratch;
+        scratch += irc_round_up(nch * 4, IRC_ALIGN);
+        rowsum = (uint32_t *)scratch;
+    }
+    for (int64_t bi = 0; bi < s->batch; bi++) {
+        int64_t ai = 0, bj = 0, rem = bi;
+        for (int i = s->nb - 1; i >= 0; i--) {
+            int64_t idx = rem % s->ybatch[i];
+            rem /= s->ybatch[i];
+            ai += idx * s->astride[i];
+            bj += idx * s->bstride[i];
+        }
+        const uint8_t *am = (const uint8_t *)a->data + ai * s->M * s->K;
+        const uint8_t *bm = (const uint8_t *)b->data + bj * s->K * s->N;
+        uint8_t *ym = (uint8_t *)y->data + (size_t)(bi * s->M * s->N) * esize;
+        const uint8_t *aop = am;
+        if (acopy) {
+            for (int64_t m = 0; m < s->M; m++) {
+                uint8_t *dst = acopy + m * s->Kp;
+                for (int64_t k = 0; k < s->K; k++) dst[k] = am[m * s->K + k] ^ s->amask;
+                memset(dst + s->K, 0, (size_t)(s->Kp - s->K));
+            }
+            aop = acopy;
+        }
+        irc_qgemm_args g;
+        memset(&g, 0, sizeof g);
+        g.M = (int32_t)s->M, g.N = (int32_t)s->N, g.K = (int32_t)s->Kp;
+        g.a = aop, g.lda = (size_t)(acopy ? s->Kp : s->K);
+        g.a_is_act = 1;
+        g.per_col = 1;
+        g.out_zp = s->out_zp, g.lo = s->lo, g.hi = s->hi, g.out_signed = s->out_signed;
+        g.m0 = 0, g.m1 = g.M, g.n0 = 0, g.n1 = g.N;
+        if (s->const_b == 1) {
+            g.b = s->bpacked;
+            g.bias = s->cp.bias;
+            g.mult = s->requant ? s->cp.mult : NULL;
+            g.shift = s->cp.shift;
+            g.c = ym, g.ldc = (size_t)s->N;
+            run_gemm(ctx, s->f, &g);
+            continue;
+        }
+        /* b varies: pack it (or take the packed batch), fold what folds, fix up the rest */
+        const uint8_t *bsrc = bm;
+        if (s->const_b == 2) {
+            g.b = s->bpacked + (size_t)bj * s->packed_bytes;
+        } else {
+            s->f->pack_b((int32_t)s->K, (int32_t)s->Kp, (int32_t)s->N, bsrc, (ptrdiff_t)s->N, 1,
+                         s->bmask, bpack);
+            g.b = bpack;
+        }
+        memset(colsum, 0, nch * 4);
+        for (int64_t k = 0; k < s->K; k++)
+            for (int64_t n = 0; n < s->N; n++)
+                colsum[n] += (uint32_t)(int32_t)(int8_t)(bsrc[k * s->N + n] ^ s->bmask);
+        for (int64_t n = 0; n < s->N; n++) {
+            uint32_t bv = node->in[2] ? (uint32_t)((const int32_t *)node->in[2]->data)[n] : 0u;
+            biasp[n] = (int32_t)(bv - (uint32_t)s->za * colsum[n] +
+                                 (uint32_t)s->K * (uint32_t)s->za * (uint32_t)s->zb);
+        }
+        if (s->zb == 0) {
+            g.bias = biasp;
+            g.mult = s->requant ? s->cp.mult : NULL;
+            g.shift = s->cp.shift;
+            g.c = ym, g.ldc = (size_t)s->N;
+            run_gemm(ctx, s->f, &g);
+            continue;
+        }
+        for (int64_t m = 0; m < s->M; m++) {
+            uint32_t r = 0;   /* Σ_k a'_k in the activation domain (int8 or uint8 bytes) */
+            for (int64_t k = 0; k < s->K; k++) {
+                uint8_t v = am[m * s->K + k] ^ s->amask;
+                r += s->f->act_signed ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)v;
+            }
+            rowsum[m] = r;
+        }
+        g.bias = NULL, g.mult = NULL;
+        g.c = acc, g.ldc = (size_t)s->N;
+        run_gemm(ctx, s->f, &g);
+        fixup(s, acc, biasp, rowsum, ym);
+    }
+    return IRC_OK;
 }
