@@ -41,11 +41,13 @@ static inline int32_t irc_mbqm(int32_t x, int32_t m, int32_t shift) {
     return irc_rdbp(irc_srdhm((int32_t)((uint32_t)x << left), m), right);
 }
 
-/* clamp(MBQM(acc, m, shift) + zp, lo, hi): a whole requantization step. */
+/* clamp(MBQM(acc, m, shift) + zp, lo, hi): a whole requantization step.  The zero point is
+ * added in 64 bits (as irc/fixedpoint.py does), so a scaled value near ±2^31 clamps instead
+ * of wrapping. */
 static inline int32_t irc_requant(int32_t acc, int32_t m, int32_t shift, int32_t zp,
                                   int32_t lo, int32_t hi) {
-    int32_t y = irc_mbqm(acc, m, shift) + zp;
-    return y < lo ? lo : (y > hi ? hi : y);
+    int64_t y = (int64_t)irc_mbqm(acc, m, shift) + zp;
+    return y < lo ? lo : (y > hi ? hi : (int32_t)y);
 }
 
 #endif /* IRC_FIXEDPOINT_H */
