@@ -1,0 +1,103 @@
+"""qconv2d and qmatmul in the C runtime: identical bytes to the interpreter on every
+kernel level this machine has (and with two threads), over random geometry."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import irc
+from irc import DType
+from irc.artifact import build_artifact
+from irc.runtime import Session
+
+from rt_helpers import env_isas, qconv_graph, qmatmul_graph, random_feeds
+
+ISAS = env_isas()
+SETTINGS = settings(max_examples=40, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def assert_same_everywhere(graph, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    feeds = random_feeds(rng, graph)
+    ref = irc.run(graph, feeds)
+    blob = build_artifact(graph)
+    for isa in ISAS:
+        for threads in (1, 2):
+            out = Session(blob, isa=isa, num_threads=threads).run(feeds)
+            for name, want in ref.items():
+                got = out[name]
+                assert got.dtype == want.dtype and got.shape == want.shape
+                if not np.array_equal(got, want):
+                    diff = np.argwhere(got != want)
+                    raise AssertionError(f"{isa} x{threads}: {len(diff)} of {want.size} differ, "
+                                         f"first at {tuple(diff[0])}: {got[tuple(diff[0])]} vs "
+                                         f"{want[tuple(diff[0])]}")
+
+
+int8 = st.sampled_from([DType.I8, DType.U8])
+
+
+@st.composite
+def conv_cases(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    depthwise = draw(st.booleans())
+    cg = draw(st.integers(1, 5))
+    C = cg * groups
+    OC = draw(st.integers(1, 4)) * groups
+    if depthwise:
+        C = OC = groups = draw(st.integers(1, 20))
+    KH, KW = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    H = draw(st.integers((KH - 1) * dil[0] + 1, 14))
+    W = draw(st.integers((KW - 1) * dil[1] + 1, 14))
+    return dict(N=draw(st.integers(1, 2)), C=C, OC=OC, H=H, W=W, KH=KH, KW=KW,
+                stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+                pads=tuple(draw(st.integers(0, 2)) for _ in range(4)), dil=dil, groups=groups,
+                xdt=draw(int8), ydt=draw(st.sampled_from([DType.I8, DType.U8, None])),
+                wdt=draw(int8), per_channel=draw(st.booleans()), bias=draw(st.booleans()))
+
+
+@SETTINGS
+@given(conv_cases(), st.integers(0, 2**31))
+def test_qconv2d_bit_exact(case, seed):
+    assert_same_everywhere(qconv_graph(np.random.default_rng(seed), **case), seed)
+
+
+@st.composite
+def matmul_cases(draw):
+    const_b = draw(st.booleans())
+    batch = tuple(draw(st.lists(st.integers(1, 3), max_size=2)))
+    b_batch = batch if const_b and draw(st.booleans()) is False else batch
+    if const_b and draw(st.booleans()):
+        b_batch = ()
+    return dict(M=draw(st.integers(1, 40)), K=draw(st.integers(1, 70)), N=draw(st.integers(1, 70)),
+                batch=batch, b_batch=b_batch, adt=draw(int8), bdt=draw(int8), const_b=const_b,
+                ydt=draw(st.sampled_from([DType.I8, DType.U8, None])),
+                per_channel=draw(st.booleans()), bias=draw(st.booleans()))
+
+
+@SETTINGS
+@given(matmul_cases(), st.integers(0, 2**31))
+def test_qmatmul_bit_exact(case, seed):
+    assert_same_everywhere(qmatmul_graph(np.random.default_rng(seed), **case), seed)
+
+
+@pytest.mark.parametrize("shape", [(1, 768, 768), (49, 300, 70), (3, 5, 129)])
+def test_qmatmul_large_tiles(shape):
+    M, K, N = shape
+    assert_same_everywhere(qmatmul_graph(np.random.default_rng(1), M=M, K=K, N=N), 1)
+
+
+def test_pointwise_conv_on_a_large_plane():
+    g = qconv_graph(np.random.default_rng(2), C=16, OC=24, H=48, W=40, KH=1, KW=1,
+                    pads=(0, 0, 0, 0))
+    assert_same_everywhere(g, 2)
+
+
+def test_clamped_requantization():
+    g = qconv_graph(np.random.default_rng(3), clamp=(-128 + 40, 90))
+    assert_same_everywhere(g, 3)
