@@ -8,19 +8,11 @@
 /* Weak, so a family's real table wins while both exist during development. */
 #define IRC_STUB __attribute__((weak))
 
-IRC_STUB const irc_sgemm_family irc_sgemm_scalar = {"scalar", IRC_ISA_SCALAR};
-IRC_STUB const irc_f32_family irc_f32_scalar = {"scalar", IRC_ISA_SCALAR};
 IRC_STUB const irc_q8_family irc_q8_scalar = {"scalar", IRC_ISA_SCALAR, 0};
 #if defined(__x86_64__) || defined(_M_X64)
-IRC_STUB const irc_sgemm_family irc_sgemm_avx2 = {"avx2", IRC_ISA_AVX2};
-IRC_STUB const irc_sgemm_family irc_sgemm_avx512 = {"avx512", IRC_ISA_AVX512VNNI};
-IRC_STUB const irc_f32_family irc_f32_avx2 = {"avx2", IRC_ISA_AVX2};
-IRC_STUB const irc_f32_family irc_f32_avx512 = {"avx512", IRC_ISA_AVX512VNNI};
 IRC_STUB const irc_q8_family irc_q8_avx2 = {"avx2", IRC_ISA_AVX2, 0};
 IRC_STUB const irc_q8_family irc_q8_avx512 = {"avx512", IRC_ISA_AVX512VNNI, 0};
 #endif
 #if defined(__aarch64__)
-IRC_STUB const irc_sgemm_family irc_sgemm_neon = {"neon", IRC_ISA_NEON};
-IRC_STUB const irc_f32_family irc_f32_neon = {"neon", IRC_ISA_NEON};
 IRC_STUB const irc_q8_family irc_q8_neon = {"neon", IRC_ISA_NEON, 0};
 #endif
