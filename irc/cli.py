@@ -88,7 +88,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
                          options=options)
     irc.verify(result)
     irc.save(result, out)
-    print(f"wrote {out} ({len(result.nodes)} nodes)", file=sys.stderr)
+    size = out.stat().st_size
+    print(f"wrote {out} ({len(result.nodes)} nodes, {_fmt_bytes(size)})", file=sys.stderr)
     return 0
 
 
@@ -123,20 +124,52 @@ def _safe_filename(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]", "_", name) or "output"
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    import irc
-    from .interpreter import random_inputs
-    graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
-    irc.verify(graph)
-    names = [v.name for v in graph.inputs]
+def _run_artifact(args: argparse.Namespace) -> dict[str, np.ndarray]:
+    """``irc run model.ircm``: the C runtime."""
+    if args.input_shape:
+        raise InputError(f"{args.model}: an artifact has static shapes; drop --input-shape")
+    from .runtime import Session
+    session = Session(args.model, num_threads=args.threads, isa=args.isa)
+    names = [s.name for s in session.inputs]
     if args.random_inputs:
-        feeds = random_inputs(graph, seed=args.seed)
+        rng = np.random.default_rng(args.seed)
+        feeds = {}
+        for spec in session.inputs:
+            if spec.dtype.kind in "iu":
+                info = np.iinfo(spec.dtype)
+                feeds[spec.name] = rng.integers(info.min, info.max + 1, spec.shape).astype(spec.dtype)
+            else:
+                feeds[spec.name] = rng.standard_normal(spec.shape).astype(spec.dtype)
     else:
         if not args.input:
             raise InputError(f"{args.model}: give --input NAME=FILE.npy for each input "
                              f"({', '.join(names)}) or --random-inputs")
         feeds = _parse_inputs(args.input, names)
-    outputs = irc.run(graph, feeds)
+    try:
+        return session.run(feeds)
+    except ValueError as e:
+        raise InputError(f"{args.model}: {e}") from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import irc
+    from .interpreter import random_inputs
+    if Path(args.model).suffix.lower() == ".ircm":
+        outputs = _run_artifact(args)
+    else:
+        if args.isa or args.threads != 1:
+            raise InputError("--isa and --threads apply to .ircm artifacts (the C runtime)")
+        graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
+        irc.verify(graph)
+        names = [v.name for v in graph.inputs]
+        if args.random_inputs:
+            feeds = random_inputs(graph, seed=args.seed)
+        else:
+            if not args.input:
+                raise InputError(f"{args.model}: give --input NAME=FILE.npy for each input "
+                                 f"({', '.join(names)}) or --random-inputs")
+            feeds = _parse_inputs(args.input, names)
+        outputs = irc.run(graph, feeds)
     files = {name: _safe_filename(name) + ".npy" for name in outputs}
     if args.output_dir:
         clash = [n for n in outputs if list(files.values()).count(files[n]) > 1]
@@ -200,9 +233,51 @@ def summary(graph: "Graph") -> str:
     return "\n".join(lines)
 
 
+def memory_summary(graph: "Graph") -> str:
+    """The arena line of ``irc show``: the planned arena next to the naive sum of every
+    intermediate and the lower bound (the most bytes live at once)."""
+    from .artifact import ArtifactError, program_and_plan
+    try:
+        _, plan = program_and_plan(graph)
+    except ArtifactError as e:
+        return f"  arena: not plannable for the runtime ({e})"
+    return (f"  arena: {_fmt_bytes(plan.arena_size)} planned (plan-memory), "  # type: ignore
+            f"{_fmt_bytes(plan.naive)} naive sum of intermediates, "  # type: ignore
+            f"{_fmt_bytes(plan.lower_bound)} lower bound")  # type: ignore
+
+
+def artifact_summary(path: str) -> str:
+    """``irc show model.ircm``."""
+    from .artifact import read_artifact
+    info = read_artifact(path)
+    lines = [f"{path}: .ircm format {info.version[0]}.{info.version[1]}, target "
+             f"{info.target}, {_fmt_bytes(info.size)}"]
+    byname = {t.name: t for t in info.tensors}
+    for kind, names in (("input ", info.inputs), ("output", info.outputs)):
+        for n in names:
+            t = byname[n]
+            q = f"<{t.scale:g},{t.zero_point}>" if t.scale is not None else ""
+            lines.append(f"  {kind} {n}: {t.dtype}{list(t.shape)}{q}")
+    lines.append(f"  arena: {_fmt_bytes(info.arena_size)}, constants: "
+                 f"{_fmt_bytes(info.constant_bytes)} in "
+                 f"{sum(t.const for t in info.tensors)} tensors")
+    lines.append("")
+    lines.append(f"  {'runtime op':<16} {'count':>7}")
+    for op, k in sorted(Counter(op for op, _ in info.nodes).items(),
+                        key=lambda kv: (-kv[1], kv[0])):
+        lines.append(f"  {op:<16} {k:>7}")
+    return "\n".join(lines)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     import irc
     from .printer import print_graph
+    if Path(args.model).suffix.lower() == ".ircm":
+        if args.ir or args.generic or args.input_shape:
+            raise InputError(f"{args.model}: an artifact has no IR text; --ir, --generic and "
+                             "--input-shape apply to .irc/.onnx models")
+        print(artifact_summary(args.model))
+        return 0
     graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     if args.ir or args.generic:
         text = print_graph(graph, generic=args.generic)
@@ -210,6 +285,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     else:
         irc.verify(graph)
         print(summary(graph))
+        print(memory_summary(graph))
     return 0
 
 
@@ -299,17 +375,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     c = sub.add_parser("compile", help="run a pass pipeline over a model and write the result",
                        description="Run a pass pipeline over MODEL and write OUT; OUT's "
-                       "extension picks the format (.irc, or .onnx: ONNX for float graphs).",
-                       epilog="example: irc compile model.irc --passes fold,dce,fuse-bn "
-                       "--verify-each --time-passes -o out.irc")
+                       "extension picks the format: .irc (text form), .onnx (float, or QDQ "
+                       "for quantized graphs) or .ircm (the artifact the C runtime runs).",
+                       epilog="example: irc compile model.onnx --passes "
+                       "calibrate,quant --calib-data calib.npz --target arm64 -o model.ircm")
     c.add_argument("model", help="input model (.irc, .onnx)")
     c.add_argument("--passes", "-p", required=True, metavar="PIPELINE",
                    help="comma-separated passes with options, e.g. "
                    "'fold,dce,fuse-bn' or 'fold{max_elements=1000}' ('irc passes' lists them)")
     c.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="output file (.irc, .onnx)")
+                   help="output file (.irc, .onnx, .ircm)")
     c.add_argument("--target", default="generic", choices=["generic", "x86_64", "arm64"],
-                   help="target ISA the passes compile for (default: generic)")
+                   help="target ISA the passes compile for; recorded in an .ircm, which runs "
+                        "on any CPU (default: generic)")
     c.add_argument("--load", action="append", metavar="FILE.py",
                    help="load user passes from a Python file (repeatable)")
     c.add_argument("--calib-data", metavar="FILE|DIR",
@@ -326,11 +404,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_shape(c)
     c.set_defaults(func=cmd_compile)
 
-    r = sub.add_parser("run", help="run a model in the reference interpreter",
+    r = sub.add_parser("run", help="run a model: .ircm in the C runtime, else the interpreter",
                        description="Run MODEL on inputs and print (and optionally save) "
-                       "its outputs.",
-                       epilog="example: irc run model.irc --input x=x.npy --output-dir out/")
-    r.add_argument("model", help="model (.irc, .onnx)")
+                       "its outputs.  An .ircm artifact runs in the C runtime; .irc and "
+                       ".onnx models run in the reference interpreter.",
+                       epilog="example: irc run model.ircm --input x=x.npy --output-dir out/")
+    r.add_argument("model", help="model (.ircm, .irc, .onnx)")
+    r.add_argument("--threads", type=int, default=1, metavar="N",
+                   help=".ircm: worker threads of the C runtime (default 1)")
+    r.add_argument("--isa", choices=["scalar", "avx2", "avx512vnni", "neon", "neondot"],
+                   help=".ircm: cap the runtime's kernels to this level (default: the best "
+                        "the CPU has)")
     r.add_argument("--input", "-i", action="append", metavar="NAME=FILE.npy",
                    help="an input array (repeatable); FILE.npz supplies inputs by name")
     r.add_argument("--random-inputs", action="store_true",
@@ -342,8 +426,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("show", help="summarize a model, or print its IR",
                        description="Print a summary (ops, parameters, bytes by dtype and "
-                       "encoding), or the IR text with --ir.")
-    s.add_argument("model", help="model (.irc, .onnx)")
+                       "encoding, the planned activation arena), or the IR text with --ir.  "
+                       "For an .ircm artifact: its target, tensors, arena and runtime ops.")
+    s.add_argument("model", help="model (.irc, .onnx, .ircm)")
     s.add_argument("--ir", action="store_true", help="print the IR text form")
     s.add_argument("--generic", action="store_true", help="print the IR in generic form")
     _add_input_shape(s)
