@@ -119,8 +119,9 @@ class Session:
                           float(info.scale) if info.quantized else None,
                           int(info.zero_point) if info.quantized else None)
 
-    def run(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
-        """Run once; ``inputs`` by name (or in order).  Returns fresh arrays by output name."""
+    def set_inputs(self, inputs: Mapping[str, Any] | Sequence[Any]) -> None:
+        """Copy ``inputs`` (by name, or in order) into the session, checked against the
+        artifact's names, shapes and dtypes."""
         if not isinstance(inputs, Mapping):
             items = list(inputs)
             if len(items) != len(self.inputs):
@@ -144,13 +145,25 @@ class Session:
                 x = x.astype(spec.dtype)
             x = np.ascontiguousarray(x)
             self._check(lib.irc_session_set_input(self._s, i, ffi.from_buffer(x), x.nbytes))
+
+    def invoke(self) -> None:
+        """Run once on the inputs already set (what a latency benchmark times)."""
         self._check(lib.irc_session_run(self._s))
+
+    def get_outputs(self) -> dict[str, np.ndarray]:
+        """Copies of the outputs of the last run, by name."""
         out = {}
         for i, spec in enumerate(self.outputs):
             y = np.empty(spec.shape, spec.dtype)
             self._check(lib.irc_session_get_output(self._s, i, ffi.from_buffer(y), y.nbytes))
             out[spec.name] = y
         return out
+
+    def run(self, inputs: Mapping[str, Any] | Sequence[Any]) -> dict[str, np.ndarray]:
+        """Run once; ``inputs`` by name (or in order).  Returns fresh arrays by output name."""
+        self.set_inputs(inputs)
+        self.invoke()
+        return self.get_outputs()
 
     def __repr__(self) -> str:
         return (f"<irc.runtime.Session isa={self.isa} inputs={[s.name for s in self.inputs]} "

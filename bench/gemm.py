@@ -1,0 +1,262 @@
+"""GEMM throughput of the C runtime against onnxruntime (and numpy for float32).
+
+    python bench/gemm.py [--threads 1,2] [--dtype int8,f32] [--repeats 15] [--json out.json]
+
+Each shape M×K×N becomes a one-node model, compiled for both: for irc an ``.ircm``
+artifact run by ``irc.runtime.Session``; for onnxruntime (CPU provider, MLAS) an
+ONNX model with the same node.  The peers, per the issue:
+
+* int8, requantized output — irc ``qmatmul`` (u8 activations × s8 per-column
+  weights → u8) vs onnxruntime ``QLinearMatMul`` (u8 × s8 → u8);
+* int8, int32 output — irc ``qmatmul`` without requantization vs ``MatMulInteger``
+  (u8 × s8 → i32);
+* float32 — irc ``matmul`` vs onnxruntime ``MatMul`` and ``numpy.matmul``
+  (numpy with this environment's ``OPENBLAS_CORETYPE``/``OPENBLAS_L2_SIZE`` and
+  with both unset, in a subprocess).
+
+Timing: both sides run on inputs bound once (irc ``Session.invoke``, onnxruntime
+``run_with_iobinding``), so what is timed is one call into each library.  The
+two are interleaved (irc, then onnxruntime, per sample) and each figure is the
+median of ``--repeats`` samples of enough calls to last ≥ 2 ms.  GOP/s counts 2
+ops per multiply-accumulate; "% peak" is against this machine's measured
+per-core peaks (../shared/MACHINE.md: 1,046 GOP/s for 512-bit ``vpdpbusd``,
+266 GFLOP/s for AVX-512 FMA), times the thread count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+SHAPES = [(1, 768, 768), (128, 768, 768), (128, 768, 3072), (3136, 64, 64), (196, 1152, 128),
+          (49, 4608, 512)]
+PEAK = {"int8": 1046.0, "f32": 266.0}
+
+
+def _timer(fn: Callable[[], None], min_time: float = 2e-3) -> Callable[[], float]:
+    """A sampler returning seconds per call, over enough calls to last min_time."""
+    fn()
+    t0 = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - t0, 1e-7)
+    calls = max(1, int(min_time / once))
+
+    def sample() -> float:
+        t = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - t) / calls
+    return sample
+
+
+def interleaved(samplers: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in samplers}
+    for _ in range(repeats):
+        for k, s in samplers.items():
+            times[k].append(s())
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------------------------
+
+def irc_int8(M: int, K: int, N: int, requant: bool, rng: np.random.Generator) -> bytes:
+    from irc import Builder, DType, PerAxis, PerTensor, TensorType
+    from irc.artifact import build_artifact
+    from irc.fixedpoint import quantize_multiplier
+    b = Builder()
+    a = b.input("a", TensorType(DType.U8, (M, K), PerTensor(0.02, 128)))
+    ws = rng.uniform(0.001, 0.01, N)
+    w = b.const(rng.integers(-127, 128, (K, N)).astype(np.int8),
+                type=TensorType(DType.I8, (K, N), PerAxis(1, tuple(map(float, ws)), (0,) * N)))
+    acc = b.q.matmul(a, w)
+    if requant:
+        sy = 0.02 * float(np.median(ws)) * 40
+        pairs = [quantize_multiplier(0.02 * s / sy) for s in ws]
+        acc = b.q.requantize(acc, dtype=DType.U8, scale=sy, zero_point=128, method="fixed_point",
+                             multipliers=[m for m, _ in pairs], shifts=[s for _, s in pairs])
+    return build_artifact(b.finish(acc))
+
+
+def irc_f32(M: int, K: int, N: int, rng: np.random.Generator) -> bytes:
+    from irc import Builder
+    from irc.artifact import build_artifact
+    b = Builder()
+    a = b.input("a", f"f32[{M},{K}]")
+    w = b.const(rng.standard_normal((K, N)).astype(np.float32))
+    return build_artifact(b.finish(b.nn.matmul(a, w)))
+
+
+def ort_model(kind: str, M: int, K: int, N: int, rng: np.random.Generator) -> bytes:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+    inits, nodes = [], []
+    if kind == "f32":
+        inits.append(numpy_helper.from_array(rng.standard_normal((K, N)).astype(np.float32), "w"))
+        nodes.append(helper.make_node("MatMul", ["a", "w"], ["y"]))
+        a_t, y_t = TensorProto.FLOAT, TensorProto.FLOAT
+    else:
+        inits.append(numpy_helper.from_array(rng.integers(-127, 128, (K, N)).astype(np.int8), "w"))
+        a_t = TensorProto.UINT8
+        if kind == "MatMulInteger":
+            inits += [numpy_helper.from_array(np.array(128, np.uint8), "az"),
+                      numpy_helper.from_array(np.zeros(N, np.int8), "wz")]
+            nodes.append(helper.make_node("MatMulInteger", ["a", "w", "az", "wz"], ["y"]))
+            y_t = TensorProto.INT32
+        else:
+            inits += [numpy_helper.from_array(np.array(0.02, np.float32), "as"),
+                      numpy_helper.from_array(np.array(128, np.uint8), "az"),
+                      numpy_helper.from_array(rng.uniform(0.001, 0.01, N).astype(np.float32), "ws"),
+                      numpy_helper.from_array(np.zeros(N, np.int8), "wz"),
+                      numpy_helper.from_array(np.array(0.004, np.float32), "ys"),
+                      numpy_helper.from_array(np.array(128, np.uint8), "yz")]
+            nodes.append(helper.make_node("QLinearMatMul",
+                                          ["a", "as", "az", "w", "ws", "wz", "ys", "yz"], ["y"]))
+            y_t = TensorProto.UINT8
+    graph = helper.make_graph(nodes, "gemm", [helper.make_tensor_value_info("a", a_t, [M, K])],
+                              [helper.make_tensor_value_info("y", y_t, [M, N])], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model.SerializeToString()
+
+
+def ort_sampler(blob: bytes, feed: np.ndarray, threads: int) -> Callable[[], float]:
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    sess = ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
+    binding = sess.io_binding()
+    binding.bind_cpu_input("a", feed)
+    binding.bind_output("y")
+    return _timer(lambda: sess.run_with_iobinding(binding))
+
+
+def irc_sampler(blob: bytes, feed: np.ndarray, threads: int) -> Callable[[], float]:
+    from irc.runtime import Session
+    s = Session(blob, num_threads=threads)
+    s.set_inputs({"a": feed})
+    return _timer(s.invoke)
+
+
+def numpy_sampler(a: np.ndarray, w: np.ndarray) -> Callable[[], float]:
+    return _timer(lambda: np.matmul(a, w))
+
+
+_NUMPY_CHILD = r"""
+import json, sys, time, numpy as np
+M, K, N, repeats = map(int, sys.argv[1:5])
+rng = np.random.default_rng(0)
+a = rng.standard_normal((M, K)).astype(np.float32); w = rng.standard_normal((K, N)).astype(np.float32)
+np.matmul(a, w)
+t = time.perf_counter(); np.matmul(a, w); once = max(time.perf_counter() - t, 1e-7)
+calls = max(1, int(2e-3 / once)); samples = []
+for _ in range(repeats):
+    t = time.perf_counter()
+    for _ in range(calls): np.matmul(a, w)
+    samples.append((time.perf_counter() - t) / calls)
+print(json.dumps(float(np.median(samples))))
+"""
+
+
+def numpy_unset_env(M: int, K: int, N: int, repeats: int) -> float:
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")}
+    env["OPENBLAS_NUM_THREADS"] = "1"
+    out = subprocess.run([sys.executable, "-c", _NUMPY_CHILD, str(M), str(K), str(N),
+                          str(repeats)], env=env, capture_output=True, text=True, check=True)
+    return float(json.loads(out.stdout))
+
+
+# ---------------------------------------------------------------------------------------------
+
+def gops(M: int, K: int, N: int, seconds: float) -> float:
+    return 2.0 * M * K * N / seconds / 1e9
+
+
+def bench_int8(threads: int, repeats: int, rows: list[dict]) -> None:
+    print(f"\nint8 GEMM, {threads} thread(s): GOP/s (median of {repeats}); ratio = irc / onnxruntime")
+    print(f"{'M×K×N':>16} | {'irc u8→u8':>9} {'%peak':>6} | {'ORT QLinearMM':>13} {'ratio':>6} | "
+          f"{'irc →i32':>9} | {'ORT MatMulInt':>13} {'ratio':>6}")
+    for M, K, N in SHAPES:
+        rng = np.random.default_rng(0)
+        feed = rng.integers(0, 256, (M, K)).astype(np.uint8)
+        samplers = {
+            "irc_q": irc_sampler(irc_int8(M, K, N, True, rng), feed, threads),
+            "ort_q": ort_sampler(ort_model("QLinearMatMul", M, K, N, rng), feed, threads),
+            "irc_i": irc_sampler(irc_int8(M, K, N, False, rng), feed, threads),
+            "ort_i": ort_sampler(ort_model("MatMulInteger", M, K, N, rng), feed, threads),
+        }
+        t = interleaved(samplers, repeats)
+        g = {k: gops(M, K, N, v) for k, v in t.items()}
+        peak = PEAK["int8"] * threads
+        row = {"dtype": "int8", "threads": threads, "shape": [M, K, N], **{f"gops_{k}": v
+                                                                            for k, v in g.items()}}
+        rows.append(row)
+        print(f"{f'{M}×{K}×{N}':>16} | {g['irc_q']:9.0f} {100 * g['irc_q'] / peak:5.0f}% | "
+              f"{g['ort_q']:13.0f} {g['irc_q'] / g['ort_q']:6.2f} | {g['irc_i']:9.0f} | "
+              f"{g['ort_i']:13.0f} {g['irc_i'] / g['ort_i']:6.2f}", flush=True)
+
+
+def bench_f32(threads: int, repeats: int, rows: list[dict]) -> None:
+    print(f"\nfloat32 GEMM, {threads} thread(s): GFLOP/s (median of {repeats}); numpy is "
+          "single-threaded OpenBLAS (env as set / both OPENBLAS_* unset)")
+    print(f"{'M×K×N':>16} | {'irc':>7} {'%peak':>6} | {'ORT MatMul':>10} {'ratio':>6} | "
+          f"{'numpy':>7} {'ratio':>6} | {'numpy unset':>11} {'ratio':>6}")
+    for M, K, N in SHAPES:
+        rng = np.random.default_rng(0)
+        a = rng.standard_normal((M, K)).astype(np.float32)
+        w = rng.standard_normal((K, N)).astype(np.float32)
+        samplers = {"irc": irc_sampler(irc_f32(M, K, N, rng), a, threads),
+                    "ort": ort_sampler(ort_model("f32", M, K, N, rng), a, threads)}
+        if threads == 1:
+            samplers["numpy"] = numpy_sampler(a, w)
+        t = interleaved(samplers, repeats)
+        g = {k: gops(M, K, N, v) for k, v in t.items()}
+        if threads == 1:
+            g["numpy_unset"] = gops(M, K, N, numpy_unset_env(M, K, N, repeats))
+        peak = PEAK["f32"] * threads
+        rows.append({"dtype": "f32", "threads": threads, "shape": [M, K, N],
+                     **{f"gflops_{k}": v for k, v in g.items()}})
+        np_cols = (f"{g['numpy']:7.0f} {g['irc'] / g['numpy']:6.2f} | {g['numpy_unset']:11.0f} "
+                   f"{g['irc'] / g['numpy_unset']:6.2f}") if threads == 1 else \
+            f"{'-':>7} {'':>6} | {'-':>11} {'':>6}"
+        print(f"{f'{M}×{K}×{N}':>16} | {g['irc']:7.0f} {100 * g['irc'] / peak:5.0f}% | "
+              f"{g['ort']:10.0f} {g['irc'] / g['ort']:6.2f} | {np_cols}", flush=True)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--threads", default="1,2", help="thread counts (default 1,2)")
+    p.add_argument("--dtype", default="int8,f32", help="int8, f32 or both")
+    p.add_argument("--repeats", type=int, default=15, help="samples per figure (median)")
+    p.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    args = p.parse_args()
+    from irc.runtime import available_isas
+    print(f"irc runtime kernels: {available_isas()[-1]} (best of {', '.join(available_isas())})")
+    rows: list[dict] = []
+    for threads in map(int, args.threads.split(",")):
+        if "int8" in args.dtype:
+            bench_int8(threads, args.repeats, rows)
+        if "f32" in args.dtype:
+            bench_f32(threads, args.repeats, rows)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
