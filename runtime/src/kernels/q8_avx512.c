@@ -1,0 +1,117 @@
+/*
+ * q8_avx512.c — the q8 family (q8.h) for AVX-512 (F, BW, VL; the level
+ * "avx512vnni" of kernels.h, whose CPUs have all of them): q8_kernels.inc with
+ * 16-lane int32 vectors under a target pragma.  The arithmetic is q8_avx2.c's
+ * (MBQM through vpmuldq on even and odd lanes; depthwise taps in pairs through
+ * vpmaddwd), with mask registers for the blends and vpmovdb for narrowing.
+ */
+#if defined(__x86_64__) || defined(_M_X64)
+#include <immintrin.h>
+#include <string.h>
+
+#include "../internal.h"
+#include "q8.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512dq")
+
+#define Q8_SUFFIX avx512
+#define Q8_NAME "avx512"
+#define Q8_ISA IRC_ISA_AVX512VNNI
+#define Q8_VL 16
+
+typedef __m512i q8_v;
+typedef struct q8_rq {
+    __m512i m, nudge, mask, thr, lo, hi, zy, one;   /* lo, hi: the clamp bounds minus zy */
+    __m128i left, right;
+} q8_rq;
+
+static void q8_rq_init(q8_rq *r, int32_t m, int32_t shift, int32_t zy, int32_t lo, int32_t hi,
+                       int out_signed) {
+    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    uint32_t mask = (uint32_t)(((uint64_t)1 << right) - 1);
+    (void)out_signed;                     /* narrowing truncates: values are in range */
+    r->m = _mm512_set1_epi64(m);
+    r->nudge = _mm512_set1_epi64((int64_t)1 << 30);
+    r->mask = _mm512_set1_epi32((int32_t)mask);
+    r->thr = _mm512_set1_epi32((int32_t)(mask >> 1));
+    r->lo = _mm512_set1_epi32(lo - zy);
+    r->hi = _mm512_set1_epi32(hi - zy);
+    r->zy = _mm512_set1_epi32(zy);
+    r->one = _mm512_set1_epi32(1);
+    r->left = _mm_cvtsi32_si128(left);
+    r->right = _mm_cvtsi32_si128(right);
+}
+
+static inline q8_v q8_dup(int32_t v) { return _mm512_set1_epi32(v); }
+static inline q8_v q8_add(q8_v a, q8_v b) { return _mm512_add_epi32(a, b); }
+static inline q8_v q8_sub(q8_v a, q8_v b) { return _mm512_sub_epi32(a, b); }
+static inline q8_v q8_mul(q8_v a, q8_v b) { return _mm512_mullo_epi32(a, b); }
+static inline q8_v q8_shl(q8_v a, int k) { return _mm512_sll_epi32(a, _mm_cvtsi32_si128(k)); }
+static inline q8_v q8_load_i8(const int8_t *p) {
+    return _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline q8_v q8_load_u8(const uint8_t *p) {
+    return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(const void *)p));
+}
+static inline q8_v q8_load_i32(const int32_t *p) { return _mm512_loadu_si512((const void *)p); }
+
+static inline q8_v q8_mbqm(q8_v x, const q8_rq *r) {
+    x = _mm512_sll_epi32(x, r->left);
+    __m512i ev = _mm512_mul_epi32(x, r->m);
+    __m512i od = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), r->m);
+    ev = _mm512_srli_epi64(_mm512_add_epi64(ev, r->nudge), 31);
+    od = _mm512_slli_epi64(_mm512_add_epi64(od, r->nudge), 1);
+    __m512i h = _mm512_mask_blend_epi32((__mmask16)0xAAAA, ev, od);
+    __m512i rem = _mm512_and_si512(h, r->mask);
+    __m512i thr = _mm512_add_epi32(r->thr, _mm512_srli_epi32(h, 31));
+    __m512i y = _mm512_sra_epi32(h, r->right);
+    return _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(rem, thr), y, r->one);
+}
+
+static inline q8_v q8_finish(q8_v v, const q8_rq *r) {
+    return _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, r->lo), r->hi), r->zy);
+}
+
+static inline void q8_store_8(void *p, q8_v v) {
+    _mm_storeu_si128((__m128i *)p, _mm512_cvtepi32_epi8(v));
+}
+static inline void q8_store_i32(void *p, q8_v v) { _mm512_storeu_si512(p, v); }
+
+/* 32 outputs from vpmaddwd accumulators: l holds positions {0-3, 8-11, 16-19, 24-27},
+ * h {4-7, 12-15, 20-23, 28-31}; after vpmovdb, vpunpck{l,h}dq restores the order. */
+static inline void q8_dw_store32(uint8_t *out, __m512i l, __m512i h, const q8_rq *r) {
+    __m128i bl = _mm512_cvtepi32_epi8(q8_finish(q8_mbqm(l, r), r));
+    __m128i bh = _mm512_cvtepi32_epi8(q8_finish(q8_mbqm(h, r), r));
+    _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi32(bl, bh));
+    _mm_storeu_si128((__m128i *)(out + 16), _mm_unpackhi_epi32(bl, bh));
+}
+
+static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
+                        int32_t bias, const q8_rq *rq, uint8_t *out) {
+    __m512i b = _mm512_set1_epi32(bias);
+    __m512i l0 = b, h0 = b, l1 = b, h1 = b;
+    for (int t = 0; t < ntaps; t += 2) {
+        const int16_t *A = base + off[t], *B = base + off[t + 1];
+        __m512i wp = _mm512_set1_epi32(
+            (int32_t)(((uint32_t)(uint16_t)w16[t + 1] << 16) | (uint16_t)w16[t]));
+        __m512i xa = _mm512_loadu_si512((const void *)A), xb = _mm512_loadu_si512((const void *)B);
+        l0 = _mm512_add_epi32(l0, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb), wp));
+        h0 = _mm512_add_epi32(h0, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb), wp));
+        xa = _mm512_loadu_si512((const void *)(A + 32));
+        xb = _mm512_loadu_si512((const void *)(B + 32));
+        l1 = _mm512_add_epi32(l1, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb), wp));
+        h1 = _mm512_add_epi32(h1, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb), wp));
+    }
+    q8_dw_store32(out, l0, h0, rq);
+    q8_dw_store32(out + 32, l1, h1, rq);
+}
+
+#include "q8_kernels.inc"
+
+#if Q8_NB != 64
+#error "q8_dw_block computes 64 lanes"
+#endif
+
+#pragma GCC pop_options
+#endif
