@@ -9,6 +9,9 @@
  * 16-lane order make every family's results bit-identical to the scalar twin's,
  * which tests/runtime/c/test_f32_kernels.c checks.
  *
+ * The depthwise convolution lives here too: a direct loop over taps whose inner loop
+ * (one output row, stride 1) vectorizes.
+ *
  * Semantics are the interpreter's (irc/ops/nn_*.py); the transcendental functions
  * are this file's own (f32_kernels.inc says how, with their accuracy): exp, log,
  * tanh ~1-2 ulp, erf ~2 ulp, and GELU computed from erfc on the negative side so
@@ -43,6 +46,21 @@ enum {
     IRC_F32_BINARY_COUNT = 16
 };
 
+/* Depthwise conv (NCHW, Cg = 1): output channel o of one image reads input plane o / mult:
+ *   y[o][oh][ow] = clamp(Σ_{i<KH, j<KW} w[o][i][j] · x[o/mult][oh·sh + i·dh − pt][ow·sw + j·dw − pl]
+ *                        + bias[o], lo, hi)
+ * taps outside the input contribute 0; taps summed in (i, j) order, bias added last (the
+ * interpreter's order).  Channels c0 ≤ o < c1.  Geometry as conv2d's prepare checks it. */
+typedef struct irc_f32_dwconv_args {
+    int32_t H, W, OH, OW, KH, KW, sh, sw, pt, pl, dh, dw, mult;
+    const float *x;           /* x[c][h][w], plane stride H·W */
+    const float *w;           /* [OC][KH][KW] */
+    const float *bias;        /* [OC] or NULL */
+    float lo, hi;             /* never NaN */
+    float *y;                 /* y[o][oh][ow], plane stride OH·OW */
+    int32_t c0, c1;
+} irc_f32_dwconv_args;
+
 typedef struct irc_f32_family {
     const char *name;         /* "scalar", "avx2", "avx512", "neon" */
     uint32_t isa;             /* IRC_ISA_* bit */
@@ -70,6 +88,7 @@ typedef struct irc_f32_family {
     /* Σ x[i] and max x[i] (NaN propagates) over n ≥ 1 contiguous elements. */
     float (*sum)(const float *x, size_t n);
     float (*max)(const float *x, size_t n);
+    void (*dwconv)(const irc_f32_dwconv_args *args);
 } irc_f32_family;
 
 extern const irc_f32_family irc_f32_scalar;

@@ -9,7 +9,8 @@
  *           double-precision product.
  *   f32     every ISA family vs the scalar family bit for bit (every unary opcode, the
  *           binary and comparison kernels in all stride cases, softmax, log-softmax,
- *           layer norm, sum, max) over lengths 1..700 at odd offsets and in place;
+ *           layer norm, sum, max, depthwise conv) over lengths 1..700 at odd offsets and
+ *           in place;
  *           the scalar family vs libm's double functions (exp, log, tanh, erf, GELU,
  *           ...) in ulps over dense grids and special values.
  *
@@ -436,8 +437,63 @@ static void test_f32_accuracy(void) {
     free(y);
 }
 
+/* --- depthwise conv: scalar vs a direct double loop, ISA families vs scalar bit for bit ---- */
+
+static void test_dwconv(void) {
+    family_pair fams[4];
+    int nf = isa_families(fams);
+    for (int iter = 0; iter < 150; iter++) {
+        irc_f32_dwconv_args p;
+        memset(&p, 0, sizeof p);
+        p.KH = rnd_int(1, 5), p.KW = rnd_int(1, 5);
+        p.dh = rnd_int(1, 2), p.dw = rnd_int(1, 2);
+        p.sh = rnd_int(1, 3), p.sw = rnd_int(1, 3);
+        p.pt = rnd_int(0, 2), p.pl = rnd_int(0, 2);
+        int pb = rnd_int(0, 2), pr = rnd_int(0, 2);
+        p.H = rnd_int((p.KH - 1) * p.dh + 1, 20), p.W = rnd_int((p.KW - 1) * p.dw + 1, 40);
+        p.OH = (p.H + p.pt + pb - (p.KH - 1) * p.dh - 1) / p.sh + 1;
+        p.OW = (p.W + p.pl + pr - (p.KW - 1) * p.dw - 1) / p.sw + 1;
+        p.mult = rnd_int(1, 2);
+        int C = rnd_int(1, 6), OC = C * p.mult;
+        p.lo = iter % 3 ? -INFINITY : -0.5f;
+        p.hi = iter % 4 ? INFINITY : 0.5f;
+        size_t nx = (size_t)C * p.H * p.W, nw = (size_t)OC * p.KH * p.KW, ny = (size_t)OC * p.OH * p.OW;
+        float *x = xmalloc(nx * 4), *w = xmalloc(nw * 4), *bias = xmalloc((size_t)OC * 4);
+        float *y0 = xmalloc(ny * 4), *y1 = xmalloc(ny * 4);
+        for (size_t i = 0; i < nx; i++) x[i] = rnd_float(-1, 1);
+        for (size_t i = 0; i < nw; i++) w[i] = rnd_float(-1, 1);
+        for (int i = 0; i < OC; i++) bias[i] = rnd_float(-1, 1);
+        p.x = x, p.w = w, p.bias = iter % 2 ? bias : NULL, p.c0 = 0, p.c1 = OC;
+        p.y = y0;
+        irc_f32_scalar.dwconv(&p);
+        for (int o = 0; o < OC; o++)
+            for (int oh = 0; oh < p.OH; oh++)
+                for (int ow = 0; ow < p.OW; ow++) {
+                    double s = 0;
+                    for (int i = 0; i < p.KH; i++)
+                        for (int j = 0; j < p.KW; j++) {
+                            int ih = oh * p.sh + i * p.dh - p.pt, iw = ow * p.sw + j * p.dw - p.pl;
+                            if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                            s += (double)w[(o * p.KH + i) * p.KW + j] * x[((size_t)(o / p.mult) * p.H + ih) * p.W + iw];
+                        }
+                    if (p.bias) s += bias[o];
+                    s = s < p.lo ? p.lo : s > p.hi ? p.hi : s;
+                    float got = y0[((size_t)o * p.OH + oh) * p.OW + ow];
+                    CHECK(fabs(got - s) <= 1e-5 * (1 + p.KH * p.KW), "dwconv (%d,%d,%d): %g vs %g", o, oh, ow, got, s);
+                }
+        for (int f = 0; f < nf; f++) {
+            p.y = y1;
+            fams[f].f32->dwconv(&p);
+            for (size_t i = 0; i < ny; i++)
+                CHECK(same_bits(y0[i], y1[i]), "%s dwconv differs at %zu", fams[f].f32->name, i);
+        }
+        free(x); free(w); free(bias); free(y0); free(y1);
+    }
+}
+
 int main(void) {
     test_sgemm();
+    test_dwconv();
     test_f32_families();
     test_f32_accuracy();
     if (failures) {
