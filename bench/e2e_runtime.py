@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -99,7 +100,9 @@ def bench_model(name: str, threads: list[int], repeats: int) -> dict[str, Any]:
     feeds = {k: np.ascontiguousarray(v) for k, v in m.eval_batches[0].items()}
     g = irc.load(m.onnx_path, input_shapes=m.input_shapes)
     t0 = time.perf_counter()
-    q = irc.compile(g, PIPELINES[name], calib_data=m.calib)
+    target = {"x86_64": "x86_64", "AMD64": "x86_64", "aarch64": "arm64",
+              "arm64": "arm64"}.get(platform.machine(), "generic")
+    q = irc.compile(g, PIPELINES[name], calib_data=m.calib, target=target)
     blob = build_artifact(q)
     compile_s = time.perf_counter() - t0
     ort_int8 = ort_quantize_dynamic(m) if name == "minilm" else ort_quantize_static(m, "minmax")

@@ -64,10 +64,18 @@ class ActivationParams:
         return int(np.clip(q, self.dtype.min, self.dtype.max))
 
 
-def activation_params(lo: float, hi: float, bits: int = 8,
-                      symmetric: bool = False) -> ActivationParams:
+def activation_params(lo: float, hi: float, bits: int = 8, symmetric: bool = False,
+                      unsigned: bool = False) -> ActivationParams:
     """Parameters covering ``[lo, hi]`` (widened to contain 0; see the module
-    docstring).  ``lo``/``hi`` must be finite."""
+    docstring).  ``lo``/``hi`` must be finite.  ``unsigned`` (8 bits only) gives the
+    same grid stored as uint8: ``q_u8 = q_i8 + 128``, zero point + 128 — every
+    real value and every integer op's result is the same, only the storage
+    differs (x86's u8×s8 instructions take activations that way)."""
+    if unsigned:
+        if bits != 8:
+            raise ValueError(f"unsigned activations are 8-bit only, not {bits}-bit")
+        p = activation_params(lo, hi, bits, symmetric)
+        return ActivationParams(DType.U8, p.scale, p.zero_point + 128)
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"the range [{lo}, {hi}] is not finite")
     dt = int_dtype(bits)

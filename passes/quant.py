@@ -22,7 +22,7 @@ along the reduction axis) dequantized to float at run time; no calibration
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar, Optional
+from typing import ClassVar, Literal, Optional
 
 from irc.errors import PassError
 from irc.ir import Graph
@@ -50,6 +50,9 @@ class Quantize(Pass):
         "doc": "weights: one scale per output channel (false: per tensor)"})
     symmetric: bool = field(default=False, metadata={
         "doc": "activations: symmetric (zero point 0) instead of asymmetric"})
+    activations: Literal["auto", "int8", "uint8"] = field(default="auto", metadata={
+        "doc": "8-bit activation storage: int8, or uint8 (the same values + 128: the native "
+               "operand of x86's u8×s8 kernels); auto = uint8 for --target x86_64, else int8"})
     exclude: tuple[str, ...] = field(default=(), metadata={
         "doc": "keep in float: node names, value names or op types (nn.softmax, softmax); "
                "glob patterns allowed"})
@@ -75,8 +78,12 @@ class Quantize(Pass):
             raise ValueError(f"group_size must be >= 0, got {self.group_size}")
 
     def run(self, graph: Graph, ctx: PassContext) -> Graph:
+        unsigned = self.activations == "uint8" or (
+            self.activations == "auto" and ctx.target == "x86_64" and self.bits == 8)
+        if unsigned and self.bits != 8:
+            raise PassError(f"quant{{activations=uint8}} needs bits=8, not {self.bits}")
         opts = Options(self.bits, self.weight_bits or self.bits, self.per_channel,
-                       self.symmetric)
+                       self.symmetric, unsigned)
         if self.prepare:
             graph = prepare(graph, ctx)
         if self.weight_only:

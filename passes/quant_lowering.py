@@ -60,6 +60,7 @@ class Options:
     weight_bits: int
     per_channel: bool
     symmetric: bool
+    unsigned: bool = False      # activations stored as uint8 (same grid as int8 + 128)
 
 
 class Lowering:
@@ -86,7 +87,8 @@ class Lowering:
         r = self.ranges.get(v.name)
         if r is None:
             return None
-        p = activation_params(r[0], r[1], self.opts.bits, self.opts.symmetric)
+        p = activation_params(r[0], r[1], self.opts.bits, self.opts.symmetric,
+                              self.opts.unsigned)
         self.params_cache[id(v)] = p
         return p
 
@@ -182,7 +184,7 @@ class Lowering:
         if v.is_const:
             arr = v.const_value.astype(np.float64)
             p = p or activation_params(float(arr.min(initial=0)), float(arr.max(initial=0)),
-                                       self.opts.bits, False)
+                                       self.opts.bits, False, self.opts.unsigned)
             stored = np.clip(round_to_int(arr / p.scale, "half_away") + p.zero_point,
                              p.dtype.min, p.dtype.max)
             nv = self.const(stored.astype(p.dtype.storage),

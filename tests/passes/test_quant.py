@@ -335,3 +335,43 @@ def test_flexible_ops_between_float_ops_stay_float():
     q = irc.compile(g, "quant", calib_data=feeds, verify_each=True)
     reshape = next(n for n in q.nodes if n.op == "nn.reshape")
     assert reshape.output.type.quant is None and ops_of(q).count("q.quantize") == 1
+
+
+# --- uint8 activations: the same grid, stored + 128 -------------------------------------------
+
+def _lut_pool_graph() -> irc.Graph:
+    """Ops whose integer forms read the dtype: LUTs, average pools, q.add, q.mul, concat."""
+    rng = np.random.default_rng(1)
+    b = Builder("mix8")
+    x = b.input("x", "f32[1,4,8,8]")
+    c = b.nn.conv2d(x, rng.standard_normal((4, 4, 3, 3)).astype(np.float32) * 0.3,
+                    pads=[1, 1, 1, 1])
+    h = b.nn.hardswish(c)
+    s = b.nn.sigmoid(b.nn.global_avg_pool(h))
+    m = b.nn.mul(h, s)
+    a = b.nn.avg_pool(b.nn.add(m, c), kernel=[2, 2], strides=[2, 2])
+    y = b.nn.concat(a, b.nn.max_pool(m, kernel=[2, 2], strides=[2, 2]), axis=1)
+    return b.finish(y)
+
+
+@pytest.mark.parametrize("which", ["small_cnn", "lut_pool"])
+def test_uint8_activations_give_identical_results(cnn, which):
+    g = cnn if which == "small_cnn" else _lut_pool_graph()
+    feeds = [random_inputs(g, seed=s) for s in range(6)]
+    signed = irc.compile(g, "calibrate,quant{activations=int8}", calib_data=feeds)
+    unsigned = irc.compile(g, "calibrate,quant{activations=uint8}", calib_data=feeds)
+    auto_x86 = irc.compile(g, "calibrate,quant", calib_data=feeds, target="x86_64")
+    auto_arm = irc.compile(g, "calibrate,quant", calib_data=feeds, target="arm64")
+    dtypes = lambda q: {str(n.outputs[0].type.dtype) for n in q.nodes  # noqa: E731
+                        if n.op in ("q.quantize", "q.requantize", "q.lut", "q.add")}
+    assert dtypes(unsigned) == dtypes(auto_x86) == {"u8"}
+    assert dtypes(signed) == dtypes(auto_arm) == {"i8"}
+    for f in feeds:
+        want = next(iter(irc.run(signed, f).values()))
+        for q in (unsigned, auto_x86):
+            assert np.array_equal(next(iter(irc.run(q, f).values())), want)
+
+
+def test_uint8_activations_need_eight_bits(cnn, calib):
+    with pytest.raises(PassError, match="bits=8"):
+        irc.compile(cnn, "calibrate,quant{bits=4,activations=uint8}", calib_data=calib)
