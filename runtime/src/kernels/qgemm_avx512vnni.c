@@ -45,9 +45,45 @@
 
 static size_t packed_size(int32_t K, int32_t N) { return irc_qgemm_x86_packed_size(K, N, NR); }
 
-static void pack_b(int32_t K_src, int32_t K, int32_t N, const uint8_t *src, ptrdiff_t rs,
-                   ptrdiff_t cs, uint8_t xor_mask, void *dst) {
-    irc_qgemm_x86_pack_b(K_src, K, N, src, rs, cs, xor_mask, dst, NR, KR);
+/* One K-group of a whole panel from a row-major source: rows r0..r3 (64 bytes each) to
+ * 64 columns × 4 bytes.  unpack*_epi8 / unpack*_epi16 interleave within 128-bit lanes, so
+ * q_j's lane l holds the quads of columns 16l + 4j .. 16l + 4j + 3; output vector l is
+ * [q0.l q1.l q2.l q3.l], a 4×4 transpose of 128-bit blocks (8 vshufi64x2). */
+static IRC_TARGET_AVX512VNNI void pack_group64(const uint8_t *src, ptrdiff_t rs, __m512i x,
+                                               uint8_t *dst) {
+    __m512i r0 = _mm512_xor_si512(_mm512_loadu_si512(src), x);
+    __m512i r1 = _mm512_xor_si512(_mm512_loadu_si512(src + rs), x);
+    __m512i r2 = _mm512_xor_si512(_mm512_loadu_si512(src + 2 * rs), x);
+    __m512i r3 = _mm512_xor_si512(_mm512_loadu_si512(src + 3 * rs), x);
+    __m512i p01l = _mm512_unpacklo_epi8(r0, r1), p01h = _mm512_unpackhi_epi8(r0, r1);
+    __m512i p23l = _mm512_unpacklo_epi8(r2, r3), p23h = _mm512_unpackhi_epi8(r2, r3);
+    __m512i q0 = _mm512_unpacklo_epi16(p01l, p23l), q1 = _mm512_unpackhi_epi16(p01l, p23l);
+    __m512i q2 = _mm512_unpacklo_epi16(p01h, p23h), q3 = _mm512_unpackhi_epi16(p01h, p23h);
+    __m512i t0 = _mm512_shuffle_i64x2(q0, q1, 0x44), t1 = _mm512_shuffle_i64x2(q0, q1, 0xEE);
+    __m512i t2 = _mm512_shuffle_i64x2(q2, q3, 0x44), t3 = _mm512_shuffle_i64x2(q2, q3, 0xEE);
+    _mm512_storeu_si512(dst, _mm512_shuffle_i64x2(t0, t2, 0x88));
+    _mm512_storeu_si512(dst + 64, _mm512_shuffle_i64x2(t0, t2, 0xDD));
+    _mm512_storeu_si512(dst + 128, _mm512_shuffle_i64x2(t1, t3, 0x88));
+    _mm512_storeu_si512(dst + 192, _mm512_shuffle_i64x2(t1, t3, 0xDD));
+}
+
+/* Whole panels × whole K-groups of a row-major source in zmm; the ragged edges, and other
+ * strides, by the shared byte-by-byte packer. */
+static IRC_TARGET_AVX512VNNI void pack_b(int32_t K_src, int32_t K, int32_t N, const uint8_t *src,
+                                         ptrdiff_t rs, ptrdiff_t cs, uint8_t xor_mask, void *dst) {
+    uint8_t *out = dst;
+    int32_t panels = (N + NR - 1) / NR, groups = K / KR;
+    int32_t full_p = cs == 1 ? N / NR : 0, full_g = K_src / KR;
+    __m512i x = _mm512_set1_epi8((char)xor_mask);
+    for (int32_t p = 0; p < full_p; p++) {
+        uint8_t *d = out + (size_t)p * (size_t)groups * NR * KR;
+        const uint8_t *s = src + (ptrdiff_t)p * NR;
+        for (int32_t g = 0; g < full_g; g++, s += KR * rs, d += NR * KR) pack_group64(s, rs, x, d);
+    }
+    irc_qgemm_x86_pack_range(K_src, K, N, src, rs, cs, xor_mask, out, NR, KR, 0, full_p, full_g,
+                             groups);
+    irc_qgemm_x86_pack_range(K_src, K, N, src, rs, cs, xor_mask, out, NR, KR, full_p, panels, 0,
+                             groups);
 }
 
 /* The requantization parameters of 16 lanes, with shift split and its masks precomputed:

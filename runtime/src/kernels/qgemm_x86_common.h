@@ -16,7 +16,8 @@
  *
  * pack_b runs once per model for weights but once per inference for conv activations
  * (im2col), so the common case — rows contiguous in n (cs == 1) — is a byte transpose in
- * SSE2 (baseline x86-64); any other stride, and the ragged edges, go byte by byte.
+ * SSE2 (baseline x86-64; the avx512vnni family has a zmm one); any other stride, and the
+ * ragged edges, go byte by byte.
  */
 #ifndef IRC_QGEMM_X86_COMMON_H
 #define IRC_QGEMM_X86_COMMON_H
@@ -73,40 +74,59 @@ static inline void irc_qgemm_x86_pairs16(const uint8_t *src, ptrdiff_t rs, __m12
     _mm_storeu_si128((__m128i *)(void *)(dst + 16), _mm_unpackhi_epi8(r0, r1));
 }
 
-/* pack_b for the layout above (qgemm.h states the arguments); nr a multiple of 16,
- * kr 2 or 4. */
+/* Panels p0..p1−1, K-groups g0..g1−1 of the layout above, byte by byte: any strides, and
+ * the ragged edges (rows past K_src, columns past N: zero). */
+static inline void irc_qgemm_x86_pack_range(int32_t K_src, int32_t K, int32_t N,
+                                            const uint8_t *src, ptrdiff_t rs, ptrdiff_t cs,
+                                            uint8_t xor_mask, uint8_t *dst, int nr, int kr,
+                                            int32_t p0, int32_t p1, int32_t g0, int32_t g1) {
+    int32_t groups = K / kr;
+    for (int32_t p = p0; p < p1; p++)
+        for (int32_t g = g0; g < g1; g++) {
+            uint8_t *d = dst + ((size_t)p * (size_t)groups + (size_t)g) * (size_t)nr * (size_t)kr;
+            for (int c = 0; c < nr; c++) {
+                int32_t n = p * nr + c;
+                for (int r = 0; r < kr; r++) {
+                    int32_t k = g * kr + r;
+                    d[c * kr + r] = (k < K_src && n < N)
+                                        ? (uint8_t)(src[k * rs + n * cs] ^ xor_mask)
+                                        : 0;
+                }
+            }
+        }
+}
+
+/* pack_b for the layout above (qgemm.h states the arguments); nr a multiple of 16, kr 2 or
+ * 4.  Whole panels × whole K-groups of a row-major source (cs == 1) go 16 columns at a time
+ * through the SSE2 transposes; the rest (the last, partial panel and the groups reaching
+ * past K_src) byte by byte. */
 static inline void irc_qgemm_x86_pack_b(int32_t K_src, int32_t K, int32_t N, const uint8_t *src,
                                         ptrdiff_t rs, ptrdiff_t cs, uint8_t xor_mask, void *dst,
                                         int nr, int kr) {
     uint8_t *out = dst;
-    int32_t panels = (int32_t)((N + nr - 1) / nr);
-    int32_t groups = K / kr;
+    int32_t panels = (int32_t)((N + nr - 1) / nr), groups = K / kr;
+    int32_t full_p = cs == 1 ? N / nr : 0, full_g = K_src / kr;
     __m128i x = _mm_set1_epi8((char)xor_mask);
-    for (int32_t p = 0; p < panels; p++) {
-        for (int32_t g = 0; g < groups; g++) {
-            uint8_t *row = out + ((size_t)p * (size_t)groups + (size_t)g) * (size_t)nr * (size_t)kr;
-            int32_t k0 = g * kr;
-            for (int c0 = 0; c0 < nr; c0 += 16) {
-                int32_t n0 = p * nr + c0;
-                uint8_t *d = row + (size_t)c0 * (size_t)kr;
-                if (cs == 1 && k0 + kr <= K_src && n0 + 16 <= N) {
-                    const uint8_t *s = src + k0 * rs + n0;
-                    if (kr == 4) irc_qgemm_x86_quads16(s, rs, x, d);
-                    else irc_qgemm_x86_pairs16(s, rs, x, d);
-                    continue;
-                }
-                for (int c = 0; c < 16; c++) {
-                    int32_t n = n0 + c;
-                    for (int r = 0; r < kr; r++) {
-                        int32_t k = k0 + r;
-                        d[c * kr + r] = (k < K_src && n < N)
-                                            ? (uint8_t)(src[k * rs + n * cs] ^ xor_mask)
-                                            : 0;
-                    }
+    /* panels side by side in 64-column strips, so each source cache line is read once */
+    int32_t strip = nr >= 64 ? 1 : 64 / nr;
+    size_t panel_bytes = (size_t)groups * (size_t)nr * (size_t)kr;
+    for (int32_t p0 = 0; p0 < full_p; p0 += strip) {
+        int32_t p1 = p0 + strip < full_p ? p0 + strip : full_p;
+        const uint8_t *s = src + (ptrdiff_t)p0 * nr;
+        for (int32_t g = 0; g < full_g; g++, s += kr * rs)
+            for (int32_t p = p0; p < p1; p++) {
+                uint8_t *d = out + (size_t)p * panel_bytes + (size_t)g * (size_t)nr * (size_t)kr;
+                for (int c0 = 0; c0 < nr; c0 += 16, d += 16 * kr) {
+                    const uint8_t *sc = s + (ptrdiff_t)(p - p0) * nr + c0;
+                    if (kr == 4) irc_qgemm_x86_quads16(sc, rs, x, d);
+                    else irc_qgemm_x86_pairs16(sc, rs, x, d);
                 }
             }
-        }
     }
+    irc_qgemm_x86_pack_range(K_src, K, N, src, rs, cs, xor_mask, out, nr, kr, 0, full_p, full_g,
+                             groups);
+    irc_qgemm_x86_pack_range(K_src, K, N, src, rs, cs, xor_mask, out, nr, kr, full_p, panels, 0,
+                             groups);
 }
 
 #endif /* IRC_QGEMM_X86_COMMON_H */
