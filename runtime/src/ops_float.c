@@ -50,6 +50,20 @@ static void *alloc_state(irc_ctx *ctx, irc_node *node, size_t bytes) {
     return node->state;
 }
 
+/* Every present operand aligned to its element size.  (The loader bounds arena offsets but
+ * does not align them; a misaligned float access is undefined behaviour in C.) */
+static irc_status check_aligned(irc_ctx *ctx, const irc_node *node) {
+    for (int i = 0; i < node->n_in + node->n_out; i++) {
+        const irc_tensor *t = i < node->n_in ? node->in[i] : node->out[i - node->n_in];
+        if (!t) continue;
+        size_t e = irc_dtype_size(t->dtype);
+        if (e && (uintptr_t)t->data % e)
+            return irc_node_fail(ctx, node, "tensor '%s' is not aligned to its %zu-byte elements",
+                                 t->name, e);
+    }
+    return IRC_OK;
+}
+
 /* Clamp bounds of a float result: never NaN (the writer emits ±inf for none). */
 static irc_status clamp_params(irc_ctx *ctx, const irc_node *node, int at, float *lo, float *hi) {
     *lo = irc_param_f32(node, at);
@@ -187,6 +201,7 @@ static int is_logic(int op) { return op >= IRC_F32_AND && op <= IRC_F32_XOR; }
 
 irc_status op_binary_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 3));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
@@ -321,6 +336,7 @@ typedef struct unary_state {
 
 irc_status op_unary_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 3));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int op = node->params[0];
@@ -408,6 +424,7 @@ typedef struct where_state {
 
 irc_status op_where_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 0));
+    IRC_TRY(check_aligned(ctx, node));
     for (int i = 0; i < 3; i++) IRC_TRY(irc_check_present(ctx, node, i));
     const irc_tensor *c = node->in[0], *a = node->in[1], *b = node->in[2], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, c, "cond", IRC_BOOL, 0));
@@ -482,6 +499,7 @@ typedef struct softmax_state {
 
 irc_status op_softmax_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 2));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
@@ -585,6 +603,7 @@ static int expand_to(const irc_tensor *t, const irc_tensor *x, int axis, int64_t
 
 irc_status op_layernorm_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 2));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *sc = node->in[1], *bi = node->in[2], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
@@ -662,6 +681,7 @@ typedef struct reduce_state {
 
 irc_status op_reduce_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 3));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int op = node->params[0], keep = node->params[1], n_axes = node->params[2];
@@ -873,6 +893,7 @@ static int batch_strides(const int64_t *dims, int tb, const matmul_state *s, int
 
 irc_status op_matmul_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 2));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *bias = node->in[2], *y = node->out[0];
@@ -1016,6 +1037,7 @@ typedef struct conv_state {
 
 irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 11));
+    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out[0];
