@@ -18,7 +18,10 @@
  * of fewer rows (M tails) get their own instances (1..5 rows, A rows past m1 never read);
  * columns past n1 are computed from B's zero padding and not stored (masked stores).
  * Loop order: panels outer, rows inner, so one B panel (K·64 bytes) is reused by every row
- * block while it is hot in L1/L2.
+ * block while it is hot in L1/L2.  On the Zen 5 VM this was tuned on, vpdpbusd zmm and zmm loads
+ * each retire once per cycle; this loop reaches ~95% of a register-only vpdpbusd loop on
+ * the large shapes of bench/gemm_int8_kernels.c.  M = 1 streams B once from L2 (~30 B per
+ * cycle), which no tiling changes.
  *
  * Requantization: mbqm16() below is fixedpoint.h's irc_mbqm on 16 lanes; the zero point and
  * clamp follow qgemm_x86_common.h's irc_qgemm_x86_clamp_bounds.
@@ -205,6 +208,7 @@ IRC_INLINE_AVX512VNNI void tile(const uint8_t *a, size_t lda, const uint8_t *bp,
 #pragma GCC unroll 4
         for (int j = 0; j < NV; j++) acc[i][j] = e->per_col ? e->colbias[j] : rb;
     }
+#pragma GCC unroll 2
     for (int32_t k = 0; k < K; k += KR) {
         __m512i b[NV];
 #pragma GCC unroll 4
