@@ -9,8 +9,17 @@
 #include "../internal.h"
 
 #if defined(__aarch64__)
+#include <arm_neon.h>
+
 #pragma GCC push_options
-#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic", "no-math-errno")
+#pragma GCC optimize("tree-vectorize", "vect-cost-model=dynamic", "no-math-errno", "no-trapping-math")
+/* y = sqrt(x), 4 lanes at a time (F32_SQRT_RUN in f32_kernels.inc) */
+static void sqrt_run_neon(const float *x, float *y, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, vsqrtq_f32(vld1q_f32(x + i)));
+    for (; i < n; i++) y[i] = vgetq_lane_f32(vsqrtq_f32(vdupq_n_f32(x[i])), 0);
+}
+#define F32_SQRT_RUN sqrt_run_neon
 #define F32_SUFFIX neon
 #include "f32_kernels.inc"
 #pragma GCC pop_options

@@ -387,6 +387,14 @@ static void test_f32_accuracy(void) {
         s->unary(IRC_F32_RELU, &v, &r, 1, 0, 0);
         CHECK(same_bits(r, v < 0 ? 0.0f : v), "relu(%g) = %g", v, r);
     }
+    /* numpy.clip with a NaN bound: every result NaN */
+    {
+        float v[3] = {1.0f, -2.0f, 0.5f}, r[3];
+        s->unary(IRC_F32_CLIP, v, r, 3, NAN, 1.0f);
+        CHECK(r[0] != r[0] && r[1] != r[1] && r[2] != r[2], "clip with a NaN bound");
+        s->unary(IRC_F32_CLIP, v, r, 3, 1.0f, 0.0f);   /* lo > hi: hi */
+        CHECK(r[0] == 0.0f && r[1] == 0.0f && r[2] == 0.0f, "clip with lo > hi");
+    }
     /* activations with parameters, exactly as the interpreter computes them in float32 */
     for (int i = 0; i < 2000; i++) {
         float v = i < 20 ? (float)(i - 10) * 0.5f : rnd_float(-10.0f, 10.0f), r;
