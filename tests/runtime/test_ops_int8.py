@@ -285,3 +285,12 @@ def test_rejects_bad_parameters(op):
     struct.pack_into("<i", blob, off + 4, 7)        # rounding / method word → 7
     with pytest.raises(Exception, match=op):
         Session(bytes(fix_checksums(blob)))
+
+
+@pytest.mark.parametrize("chain", ["int8_chain", "data_chain"])
+def test_op_chains(chain):
+    """Many of the ops in one graph (op_chains.py), planned memory included."""
+    import op_chains
+    g = getattr(op_chains, chain)()
+    feeds = op_chains.chain_feeds(np.random.default_rng(4), g)
+    assert_runtime_matches(irc.compile(g, "plan-memory"), feeds, rtol=1e-6, atol=1e-6)
