@@ -16,7 +16,6 @@
  *
  * Everything prepare checks is listed beside each prepare; run relies on it.
  */
-#include <math.h>
 #include <string.h>
 
 #include "fixedpoint.h"
@@ -112,18 +111,19 @@ static void run_range(irc_ctx *ctx, int64_t n, int64_t min_chunk, irc_range_fn f
     irc_parallel_for(ctx, n, min_chunk, fn, arg);
 }
 
-/* round_to_int (q_core.py): v is a float32 value, rounded in double by the tie rule. */
-static double round_rule(float v, int half_even) {
-    double d = v;
-    if (half_even) return nearbyint(d);
-    return copysign(floor(fabs(d) + 0.5), d);
-}
-
-/* clamp(v, lo, hi) of a double that may be huge or infinite, as an integer. */
-static int32_t clamp_double(double v, int32_t lo, int32_t hi) {
-    if (v <= lo) return lo;
-    if (v >= hi) return hi;
-    return (int32_t)v;
+/* clamp(round(v) + z, lo, hi) for a float32 v that is not NaN, with q_core.py's round_to_int
+ * (half away from zero, or half to even), without libm: a |v| of 2^16 or more saturates
+ * whatever z is (8-bit bounds), and below it
+ *   half away:  ⌊|v| + 1/2⌋ in double (exact for any float |v|), truncated to an integer;
+ *   half even:  (|v| + 2^23) − 2^23 in float32: the sum lies in [2^23, 2^24), where floats
+ *               are the integers, so the addition itself rounds |v| to nearest, ties to even. */
+static int32_t round_clamp(float v, int half_even, int32_t z, int32_t lo, int32_t hi) {
+    if (v >= 65536.0f) return hi;
+    if (v <= -65536.0f) return lo;
+    float a = v < 0 ? -v : v;
+    int32_t r = half_even ? (int32_t)((a + 8388608.0f) - 8388608.0f) : (int32_t)((double)a + 0.5);
+    int32_t t = (v < 0 ? -r : r) + z;
+    return t < lo ? lo : (t > hi ? hi : t);
 }
 
 static void store8(void *y, size_t i, int y_signed, int32_t v) {
@@ -156,7 +156,7 @@ static void quantize_range(void *arg, int64_t i0, int64_t i1) {
     const quantize_job *j = arg;
     for (int64_t i = i0; i < i1; i++) {
         float q = j->x[i] / j->s;
-        int32_t v = q != q ? j->z : clamp_double(round_rule(q, j->half_even) + j->z, j->dlo, j->dhi);
+        int32_t v = q != q ? j->z : round_clamp(q, j->half_even, j->z, j->dlo, j->dhi);
         store8(j->y, (size_t)i, j->y_signed, v);
     }
 }
@@ -311,7 +311,7 @@ static void requant_span(const requant_job *j, int64_t c, int64_t i0, int64_t n)
         /* f32(x − z_x) · M_c in float32, rounded in double, then clamp(. + z_y, lo, hi) */
         float v = (float)(load_int(j->x, (size_t)i, j->xt) - s->zx) * mc;
         store8(j->y, (size_t)i, j->y_signed,
-               clamp_double(round_rule(v, s->half_even) + s->zy, s->lo, s->hi));
+               round_clamp(v, s->half_even, s->zy, s->lo, s->hi));
     }
 }
 
