@@ -14,14 +14,17 @@
  * a_is_act = 0 → vpdpbusd(acc, B, bcast A).
  *
  * Microkernel: MR = 6 rows × 64 columns = 24 zmm accumulators; per K-group 4 loads of B
- * (folded into vpdpbusd for a_is_act = 1) and 6 broadcasts of A feed 24 vpdpbusd.  Blocks
- * of fewer rows (M tails) get their own instances (1..5 rows, A rows past m1 never read);
- * columns past n1 are computed from B's zero padding and not stored (masked stores).
- * Loop order: panels outer, rows inner, so one B panel (K·64 bytes) is reused by every row
- * block while it is hot in L1/L2.  On the Zen 5 VM this was tuned on, vpdpbusd zmm and zmm loads
- * each retire once per cycle; this loop reaches ~95% of a register-only vpdpbusd loop on
- * the large shapes of bench/gemm_int8_kernels.c.  M = 1 streams B once from L2 (~30 B per
- * cycle), which no tiling changes.
+ * (kept in registers for the 6 rows) and 6 broadcasts of A feed 24 vpdpbusd.  Blocks of
+ * fewer rows (M tails) get their own instances (1..5 rows, A rows past m1 never read);
+ * columns past n1 are computed from B's zero padding and not stored (masked stores for a
+ * partial vector).  Loop order: panels outer, rows inner, so one B panel (K·64 bytes) is
+ * reused by every row block while it is hot in L1/L2.
+ *
+ * On the Zen 5 VM this was tuned on, vpdpbusd zmm and zmm loads each retire once per cycle;
+ * this loop reaches ~95% of a register-only vpdpbusd loop on the large shapes of
+ * bench/gemm_int8_kernels.c.  M = 1 streams B once from L2 (~30 B per cycle), which no
+ * tiling changes.  The epilogue is ~17 zmm operations per 16 outputs (2 per cycle), which
+ * is what small K (3136×64×64) pays for.
  *
  * Requantization: mbqm16() below is fixedpoint.h's irc_mbqm on 16 lanes; the zero point and
  * clamp follow qgemm_x86_common.h's irc_qgemm_x86_clamp_bounds.
@@ -38,7 +41,8 @@
 
 #include "qgemm_x86_common.h"
 
-#define IRC_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define IRC_TARGET_AVX512VNNI \
+    __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define IRC_INLINE_AVX512VNNI static inline __attribute__((always_inline)) IRC_TARGET_AVX512VNNI
 
 #define MR 6     /* rows per microkernel */

@@ -50,7 +50,7 @@ static inline void irc_qgemm_x86_clamp_bounds(int32_t zp, int32_t lo, int32_t hi
 
 /* One group row of the layout above, 16 columns starting at src (cs == 1), kr = 4:
  * rows r0..r3 (16 bytes each) interleaved so that column c's 4 bytes are adjacent.
- *   unpack*_epi8(r0, r1)  → (r0[c], r1[c]) pairs;  unpack*_epi16 of two pair vectors → quads. */
+ *   unpack*_epi8(r0, r1) → (r0[c], r1[c]) pairs; unpack*_epi16 of two pair vectors → quads. */
 static inline void irc_qgemm_x86_quads16(const uint8_t *src, ptrdiff_t rs, __m128i x,
                                          uint8_t *dst) {
     __m128i r0 = _mm_xor_si128(_mm_loadu_si128((const __m128i *)(const void *)src), x);

@@ -4,7 +4,8 @@
  * (irc_kernels_all(), dispatch.c), so the whole kernel directory is linked.  No Python needed:
  *
  *   gcc -std=c99 -O2 -Iruntime/include -Iruntime/src tests/runtime/c/test_qgemm.c \
- *       runtime/src/cpu.c runtime/src/kernels/?*.c -lm -o /tmp/test_qgemm && /tmp/test_qgemm [seed] [iters]
+ *       runtime/src/cpu.c runtime/src/kernels/?*.c -lm -o /tmp/test_qgemm
+ *   /tmp/test_qgemm [seed] [iterations]
  *
  * (tests/runtime/test_qgemm_kernels.py builds it that way, and again with ASan/UBSan.)
  *
@@ -17,8 +18,17 @@
  *     exactly and the edge values reach the requantization unchanged;
  *   - B packed from row-major, strided or column-major sources, with xor masks;
  *   - the block m0..m1 × n0..n1: the whole matrix or a random sub-block (n0 a multiple of nr).
+ * The reference: irc_qgemm_scalar's int32 accumulators (bias included) for the same block,
+ * requantized by the normative rule, irc/fixedpoint.py's requantize_fixed_point:
+ * clamp(MBQM(acc) + zp, lo, hi) with fixedpoint.h's irc_mbqm and the zero-point sum in int64.
+ * The scalar C kernel sums MBQM + zp in int32, which overflows (undefined) for extreme
+ * multipliers; it is held to the rule on the problems where that sum fits, every other
+ * family on all of them (the summary counts the problems where it does not fit).
+ * Families with int8 activations (act_signed, arm64) get the activations as x ^ 0x80 and
+ * the bias b + 128·Σw, the caller's move (qgemm.h), on problems whose channel is the
+ * weights' (per_col == a_is_act).
  * Checks:
- *   - C equal byte for byte with the scalar's, over the whole buffer: inside the block the
+ *   - C equal byte for byte with the reference, over the whole buffer: inside the block the
  *     values, outside it (and in guard bytes before and after) the untouched fill pattern;
  *   - A is an exact-size allocation holding rows m0..m1−1 only, and per-channel arrays hold
  *     exactly round_up(C, 64) entries, so under ASan any read outside them fails;
@@ -30,9 +40,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fixedpoint.h"
 #include "irc_runtime.h"
 #include "kernels/kernels.h"
-#include "fixedpoint.h"
 #include "kernels/qgemm.h"
 
 static uint64_t rng_state;
@@ -74,7 +84,7 @@ static int32_t pick_mult(void) {
     case 0: return 0;
     case 1: return INT32_MAX;
     case 2: return 1 << 30;
-    case 3: return rng_int(0, 1) ? INT32_MIN : 1;   /* INT32_MIN: outside the usual range, saturates */
+    case 3: return rng_int(0, 1) ? INT32_MIN : 1;   /* INT32_MIN: past the usual range; saturates */
     default: return rng_int(1 << 29, INT32_MAX);    /* a normalised multiplier */
     }
 }
