@@ -248,13 +248,12 @@ def bench_f32(threads: int, repeats: int, rows: list[dict]) -> None:
         a = rng.standard_normal((M, K)).astype(np.float32)
         samplers = {"irc": irc_sampler(irc_f32(M, K, N, rng), a, threads),
                     "ort": ort_sampler(ort_model("f32", M, K, N, rng), a, threads)}
-        if threads == 1:
-            samplers["numpy"] = numpy_sampler(a, w)
         peak = peak_now("f32") * threads
         t = interleaved(samplers, repeats)
         g = {k: gops(M, K, N, v) for k, v in t.items()}
         if threads == 1:
-            g["numpy_unset"] = gops(M, K, N, numpy_unset_env(M, K, N, repeats))
+            g["numpy"] = gops(M, K, N, numpy_seconds(M, K, N, repeats, unset=False))
+            g["numpy_unset"] = gops(M, K, N, numpy_seconds(M, K, N, repeats, unset=True))
         rows.append({"dtype": "f32", "threads": threads, "shape": [M, K, N], "peak_now": peak,
                      **{f"gflops_{k}": v for k, v in g.items()}})
         np_cols = (f"{g['numpy']:7.0f} {g['irc'] / g['numpy']:6.2f} | {g['numpy_unset']:11.0f} "
