@@ -1031,8 +1031,11 @@ typedef struct conv_state {
     int32_t sh, sw, pt, pl, dh, dw;
     float lo, hi;
     int depthwise, pointwise;
+    int64_t nb;                /* output columns per im2col block (a multiple of nr) */
     const irc_sgemm_family *f;
-    const float *w, *bias;
+    const float *w, *bias;     /* w: [OC][Cg·KH·KW] as stored (depthwise) */
+    float *wpacked;            /* GEMM: each group's [OCg][Kg] packed by pack_a */
+    size_t wgroup;             /* floats per packed group */
 } conv_state;
 
 irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
@@ -1092,49 +1095,108 @@ irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     int64_t ohw = s.OH * s.OW;
     if (s.Kg > INT32_MAX || ohw > INT32_MAX || s.OC > INT32_MAX || s.H * s.W > INT32_MAX)
         return irc_node_fail(ctx, node, "the convolution is too large for int32 GEMM indices");
-    size_t cols;   /* packed im2col: Kg × ohw rounded up to whole panels */
-    if (!irc_mul_ok((size_t)s.Kg, irc_round_up((size_t)ohw, (size_t)s.f->nr), &cols) ||
-        !irc_mul_ok(cols, sizeof(float), &cols))
+    /* im2col goes in blocks of nb output columns whose packed Kg × nb slice stays in L2
+     * (about 512 KB, at least 8 panels); a pointwise conv packs x itself, in one go */
+    size_t nr = (size_t)s.f->nr;
+    size_t nb = (size_t)131072 / (size_t)s.Kg / nr * nr;
+    if (nb < 8 * nr) nb = 8 * nr;
+    if (s.pointwise || nb > irc_round_up((size_t)ohw, nr)) nb = irc_round_up((size_t)ohw, nr);
+    s.nb = (int64_t)nb;
+    size_t cols;   /* packed im2col block: Kg × nb */
+    if (!irc_mul_ok((size_t)s.Kg, nb, &cols) || !irc_mul_ok(cols, sizeof(float), &cols))
         return no_memory(ctx, node);
-    if (!s.depthwise) node->scratch = s.f->packed_size((int32_t)s.Kg, (int32_t)ohw);
-    conv_state *st = alloc_state(ctx, node, sizeof s);
-    if (!st) return no_memory(ctx, node);
+    if (!s.depthwise) node->scratch = cols;
+    /* the weights packed once into the family's A strips, group by group */
+    size_t wbytes = 0;
+    if (!s.depthwise) {
+        s.wgroup = s.f->packed_a_size((int32_t)s.OCg, (int32_t)s.Kg) / sizeof(float);
+        if (!irc_mul_ok(s.wgroup * sizeof(float), (size_t)s.groups, &wbytes))
+            return no_memory(ctx, node);
+    }
+    carve c = {NULL, 0};
+    take(&c, sizeof s);
+    take(&c, wbytes);
+    c.base = alloc_state(ctx, node, c.used);
+    if (!c.base) return no_memory(ctx, node);
+    c.used = 0;
+    conv_state *st = take(&c, sizeof s);
     *st = s;
+    if (!s.depthwise) {
+        st->wpacked = take(&c, wbytes);
+        for (int64_t g = 0; g < s.groups; g++)
+            s.f->pack_a((int32_t)s.OCg, (int32_t)s.Kg, s.w + g * s.OCg * s.Kg, (size_t)s.Kg,
+                        st->wpacked + (size_t)g * s.wgroup);
+    }
     return IRC_OK;
 }
 
-/* im2col of one group of one image straight into the sgemm family's packed layout:
+/* im2col of output columns n0 ≤ n < n1 of one group of one image, straight into the sgemm
+ * family's packed layout (panels relative to n0):
  *   B[k = (c, i, j)][n = (oh, ow)] = x[c][oh·sh + i·dh − pt][ow·sw + j·dw − pl]  (0 outside)
- * at packed[(n / nr)·K·nr + k·nr + n % nr], rows k0 ≤ k < k1 (threads split k). */
+ * at packed[((n − n0) / nr)·K·nr + k·nr + (n − n0) % nr], rows k0 ≤ k < k1 (threads split k).
+ * Each output row is written as runs — zeros, the in-bounds input segment, zeros — cut at
+ * panel edges. */
 typedef struct im2col_job {
     const conv_state *s;
     const float *x;
     float *packed;
+    int64_t n0, n1;
 } im2col_job;
+
+/* B[k][n .. n+len) = src[0], src[sw], ... (src NULL: zeros), n relative to the block */
+static void put_run(float *row_k, size_t panel, size_t nr, size_t n, size_t len,
+                    const float *src, int64_t sw) {
+    while (len > 0) {
+        size_t jj = n % nr, cnt = nr - jj < len ? nr - jj : len;
+        float *dst = row_k + (n / nr) * panel + jj;
+        if (!src) {
+            for (size_t t = 0; t < cnt; t++) dst[t] = 0.0f;
+        } else if (sw == 1) {
+            memcpy(dst, src, cnt * sizeof(float));
+            src += cnt;
+        } else {
+            for (size_t t = 0; t < cnt; t++) dst[t] = src[(int64_t)t * sw];
+            src += (int64_t)cnt * sw;
+        }
+        n += cnt;
+        len -= cnt;
+    }
+}
 
 static void im2col_rows(void *arg, int64_t k0, int64_t k1) {
     const im2col_job *job = arg;
     const conv_state *s = job->s;
     size_t nr = (size_t)s->f->nr, panel = (size_t)s->Kg * nr;
+    int64_t OW = s->OW, n0 = job->n0, n1 = job->n1;
     for (int64_t k = k0; k < k1; k++) {
         int64_t c = k / (s->KH * s->KW), i = (k / s->KW) % s->KH, j = k % s->KW;
         const float *plane = job->x + c * s->H * s->W;
-        float *pp = job->packed + (size_t)k * nr;     /* row k of the current panel */
-        size_t jj = 0;                                 /* column within the panel */
-        for (int64_t oh = 0; oh < s->OH; oh++) {
+        float *row_k = job->packed + (size_t)k * nr;
+        /* output columns whose tap is inside the row: 0 <= ow·sw + off < W */
+        int64_t off = j * s->dw - s->pl;
+        int64_t lo = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw;
+        int64_t hi = s->W - 1 - off < 0 ? 0 : (s->W - 1 - off) / s->sw + 1;
+        if (hi > OW) hi = OW;
+        if (lo > hi) lo = hi;
+        for (int64_t oh = n0 / OW; oh * OW < n1; oh++) {
             int64_t ih = oh * s->sh + i * s->dh - s->pt;
             int row_ok = ih >= 0 && ih < s->H;
             const float *in = plane + (row_ok ? ih : 0) * s->W;
-            for (int64_t ow = 0; ow < s->OW; ow++) {
-                int64_t iw = ow * s->sw + j * s->dw - s->pl;
-                pp[jj] = (row_ok && iw >= 0 && iw < s->W) ? in[iw] : 0.0f;
-                if (++jj == nr) {
-                    jj = 0;
-                    pp += panel;
-                }
-            }
+            /* this row's columns inside the block: ow in [a, b) */
+            int64_t a = n0 - oh * OW > 0 ? n0 - oh * OW : 0;
+            int64_t b = n1 - oh * OW < OW ? n1 - oh * OW : OW;
+            size_t at = (size_t)(oh * OW + a - n0);
+            int64_t zl = row_ok ? lo : OW, dh_ = row_ok ? hi : OW;  /* zeros [0,zl), data [zl,dh_) */
+            int64_t e = zl < a ? a : zl > b ? b : zl;                 /* end of leading zeros */
+            put_run(row_k, panel, nr, at, (size_t)(e - a), NULL, 0);
+            int64_t d = dh_ < e ? e : dh_ > b ? b : dh_;              /* end of the data */
+            if (d > e)
+                put_run(row_k, panel, nr, at + (size_t)(e - a), (size_t)(d - e),
+                        in + e * s->sw + off, s->sw);
+            put_run(row_k, panel, nr, at + (size_t)(d - a), (size_t)(b - d), NULL, 0);
         }
-        for (; jj != 0 && jj < nr; jj++) pp[jj] = 0.0f;   /* the last panel's padding */
+        size_t len = (size_t)(n1 - n0);
+        put_run(row_k, panel, nr, len, irc_round_up(len, nr) - len, NULL, 0);  /* panel pad */
     }
 }
 
@@ -1171,25 +1233,28 @@ irc_status op_conv2d_run(irc_ctx *ctx, const irc_node *node) {
         float *packed = ctx->scratch;
         for (int64_t g = 0; g < s->groups; g++) {
             const float *xg = xn + g * s->Cg * hw;
-            if (s->pointwise) {
-                pack_b_parallel(ctx, s->f, (int32_t)s->Kg, (int32_t)ohw, xg, (ptrdiff_t)hw, 1,
-                                packed);
-            } else {
-                im2col_job job = {s, xg, packed};
-                irc_parallel_for(ctx, s->Kg, 1, im2col_rows, &job);
-            }
             int64_t o0 = g * s->OCg;
-            irc_sgemm_args a;
-            memset(&a, 0, sizeof a);
-            a.M = (int32_t)s->OCg, a.N = (int32_t)ohw, a.K = (int32_t)s->Kg;
-            a.a = s->w + o0 * s->Kg, a.lda = (size_t)s->Kg;
-            a.b = packed;
-            a.bias = s->bias ? s->bias + o0 : NULL;
-            a.bias_per_col = 0;
-            a.lo = s->lo, a.hi = s->hi;
-            a.c = yn + o0 * ohw, a.ldc = (size_t)ohw;
-            a.m0 = 0, a.m1 = a.M, a.n0 = 0, a.n1 = a.N;
-            run_sgemm(ctx, s->f, &a);
+            for (int64_t n0 = 0; n0 < ohw; n0 += s->nb) {
+                int64_t n1 = ohw - n0 < s->nb ? ohw : n0 + s->nb;
+                if (s->pointwise) {
+                    pack_b_parallel(ctx, s->f, (int32_t)s->Kg, (int32_t)ohw, xg, (ptrdiff_t)hw, 1,
+                                    packed);
+                } else {
+                    im2col_job job = {s, xg, packed, n0, n1};
+                    irc_parallel_for(ctx, s->Kg, 1, im2col_rows, &job);
+                }
+                irc_sgemm_args a;
+                memset(&a, 0, sizeof a);
+                a.M = (int32_t)s->OCg, a.N = (int32_t)(n1 - n0), a.K = (int32_t)s->Kg;
+                a.ap = s->wpacked + (size_t)g * s->wgroup;
+                a.b = packed;
+                a.bias = s->bias ? s->bias + o0 : NULL;
+                a.bias_per_col = 0;
+                a.lo = s->lo, a.hi = s->hi;
+                a.c = yn + o0 * ohw + n0, a.ldc = (size_t)ohw;
+                a.m0 = 0, a.m1 = a.M, a.n0 = 0, a.n1 = a.N;
+                run_sgemm(ctx, s->f, &a);
+            }
         }
     }
     return IRC_OK;

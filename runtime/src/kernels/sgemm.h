@@ -10,7 +10,9 @@
  *
  * Operands:
  *   A  row-major, unpacked: A[m][k] at a[m*lda + k] (lda in elements).  Kernels
- *      read rows m0..m1−1, columns 0..K−1 only.
+ *      read rows m0..m1−1, columns 0..K−1 only.  Or, for constant A (conv weights),
+ *      packed once by pack_a into strips of mr rows:
+ *        A[m][k] at ap[(m / mr)·K·mr + k·mr + m % mr]   (zero rows up to a multiple of mr)
  *   B  packed once by the family's pack_b, or written directly in the family's
  *      layout (conv's im2col does): panels of `nr` columns,
  *        B[k][n] at b[(n / nr)·K·nr + k·nr + n % nr]
@@ -35,6 +37,8 @@ typedef struct irc_sgemm_args {
     int32_t M, N, K;
     const float *a;           /* A[m][k] at a[m*lda + k] */
     size_t lda;               /* elements */
+    const float *ap;          /* or A packed by pack_a (constant weights; m0 then a multiple
+                                 of mr); NULL: use a, lda */
     const float *b;           /* packed (see above) */
     const float *bias;        /* per channel, or NULL for 0 */
     int bias_per_col;         /* channel = n (1) or m (0) */
@@ -57,6 +61,9 @@ typedef struct irc_sgemm_family {
     void (*pack_b)(int32_t K, int32_t N, const float *src, ptrdiff_t rs, ptrdiff_t cs,
                    int32_t p0, int32_t p1, float *dst);
     void (*run)(const irc_sgemm_args *args);
+    /* Bytes of a packed M×K A, and packing it: A[m][k] = src[m*lda + k]. */
+    size_t (*packed_a_size)(int32_t M, int32_t K);
+    void (*pack_a)(int32_t M, int32_t K, const float *src, size_t lda, float *dst);
 } irc_sgemm_family;
 
 /* The micro-kernel the shared blocking driver calls: a tile of mr ≤ MR rows and
@@ -87,7 +94,9 @@ typedef void (*irc_sgemm_ukernel)(const irc_sgemm_tile *t);
 #define IRC_SGEMM_KC_MAX 512
 void irc_sgemm_drive(const irc_sgemm_args *p, int mr, int nr, int32_t kc_max, int32_t nc_max,
                      irc_sgemm_ukernel uk);
-/* Packing for any nr (the families' pack_b call it with their own). */
+/* Packing for any mr / nr (the families' pack_a / pack_b call these with their own). */
+size_t irc_sgemm_packed_a_size_mr(int32_t M, int32_t K, int mr);
+void irc_sgemm_pack_a_mr(int32_t M, int32_t K, const float *src, size_t lda, float *dst, int mr);
 size_t irc_sgemm_packed_size_nr(int32_t K, int32_t N, int nr);
 void irc_sgemm_pack_b_nr(int32_t K, int32_t N, const float *src, ptrdiff_t rs, ptrdiff_t cs,
                          int32_t p0, int32_t p1, float *dst, int nr);

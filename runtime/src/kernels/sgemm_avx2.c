@@ -141,7 +141,16 @@ static void pack_b_avx2(int32_t K, int32_t N, const float *src, ptrdiff_t rs, pt
     irc_sgemm_pack_b_nr(K, N, src, rs, cs, p0, p1, dst, NR);
 }
 
+static size_t packed_a_size_avx2(int32_t M, int32_t K) {
+    return irc_sgemm_packed_a_size_mr(M, K, MR);
+}
+
+static void pack_a_avx2(int32_t M, int32_t K, const float *src, size_t lda, float *dst) {
+    irc_sgemm_pack_a_mr(M, K, src, lda, dst, MR);
+}
+
 const irc_sgemm_family irc_sgemm_avx2 = {
     "avx2", IRC_ISA_AVX2, MR, NR, packed_size_avx2, pack_b_avx2, run_avx2,
+    packed_a_size_avx2, pack_a_avx2,
 };
 #endif

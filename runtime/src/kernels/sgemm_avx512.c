@@ -145,7 +145,16 @@ static void pack_b_avx512(int32_t K, int32_t N, const float *src, ptrdiff_t rs, 
     irc_sgemm_pack_b_nr(K, N, src, rs, cs, p0, p1, dst, NR);
 }
 
+static size_t packed_a_size_avx512(int32_t M, int32_t K) {
+    return irc_sgemm_packed_a_size_mr(M, K, MR);
+}
+
+static void pack_a_avx512(int32_t M, int32_t K, const float *src, size_t lda, float *dst) {
+    irc_sgemm_pack_a_mr(M, K, src, lda, dst, MR);
+}
+
 const irc_sgemm_family irc_sgemm_avx512 = {
     "avx512", IRC_ISA_AVX512VNNI, MR, NR, packed_size_avx512, pack_b_avx512, run_avx512,
+    packed_a_size_avx512, pack_a_avx512,
 };
 #endif

@@ -114,7 +114,16 @@ static void pack_b_neon(int32_t K, int32_t N, const float *src, ptrdiff_t rs, pt
     irc_sgemm_pack_b_nr(K, N, src, rs, cs, p0, p1, dst, NR);
 }
 
+static size_t packed_a_size_neon(int32_t M, int32_t K) {
+    return irc_sgemm_packed_a_size_mr(M, K, MR);
+}
+
+static void pack_a_neon(int32_t M, int32_t K, const float *src, size_t lda, float *dst) {
+    irc_sgemm_pack_a_mr(M, K, src, lda, dst, MR);
+}
+
 const irc_sgemm_family irc_sgemm_neon = {
     "neon", IRC_ISA_NEON, MR, NR, packed_size_neon, pack_b_neon, run_neon,
+    packed_a_size_neon, pack_a_neon,
 };
 #endif

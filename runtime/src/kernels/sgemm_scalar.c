@@ -45,6 +45,21 @@ void irc_sgemm_pack_b_nr(int32_t K, int32_t N, const float *src, ptrdiff_t rs, p
     }
 }
 
+size_t irc_sgemm_packed_a_size_mr(int32_t M, int32_t K, int mr) {
+    size_t strips = ((size_t)M + (size_t)mr - 1) / (size_t)mr;
+    return strips * (size_t)K * (size_t)mr * sizeof(float);
+}
+
+void irc_sgemm_pack_a_mr(int32_t M, int32_t K, const float *src, size_t lda, float *dst, int mr) {
+    for (int32_t m0 = 0; m0 < M; m0 += mr) {
+        float *strip = dst + (size_t)(m0 / mr) * (size_t)K * (size_t)mr;
+        for (int32_t k = 0; k < K; k++)
+            for (int i = 0; i < mr; i++)
+                strip[(size_t)k * (size_t)mr + (size_t)i] =
+                    m0 + i < M ? src[(size_t)(m0 + i) * lda + (size_t)k] : 0.0f;
+    }
+}
+
 void irc_sgemm_drive(const irc_sgemm_args *p, int mr, int nr, int32_t kc_max, int32_t nc_max,
                      irc_sgemm_ukernel uk) {
     float apack[IRC_SGEMM_MR_MAX * IRC_SGEMM_KC_MAX];
@@ -67,8 +82,13 @@ void irc_sgemm_drive(const irc_sgemm_args *p, int mr, int nr, int32_t kc_max, in
             int pack = jc_end - jc > 4 * nr;
             for (int32_t ir = p->m0; ir < p->m1; ir += mr) {
                 t.mr = p->m1 - ir < mr ? (int)(p->m1 - ir) : mr;
-                const float *a = p->a + (size_t)ir * p->lda + (size_t)pc;
-                if (pack) {
+                if (p->ap) {
+                    /* packed at load: strip ir / mr, K block pc */
+                    t.a = p->ap + (size_t)(ir / mr) * (size_t)K * (size_t)mr + (size_t)pc * (size_t)mr;
+                    t.a_rs = 1;
+                    t.a_cs = (size_t)mr;
+                } else if (pack) {
+                    const float *a = p->a + (size_t)ir * p->lda + (size_t)pc;
                     /* apack[k*mr + i] = A[ir + i][pc + k] */
                     for (int i = 0; i < t.mr; i++) {
                         const float *arow = a + (size_t)i * p->lda;
@@ -79,7 +99,7 @@ void irc_sgemm_drive(const irc_sgemm_args *p, int mr, int nr, int32_t kc_max, in
                     t.a_rs = 1;
                     t.a_cs = (size_t)mr;
                 } else {
-                    t.a = a;
+                    t.a = p->a + (size_t)ir * p->lda + (size_t)pc;
                     t.a_rs = p->lda;
                     t.a_cs = 1;
                 }
@@ -140,10 +160,19 @@ static void pack_b_scalar(int32_t K, int32_t N, const float *src, ptrdiff_t rs, 
     irc_sgemm_pack_b_nr(K, N, src, rs, cs, p0, p1, dst, SCALAR_NR);
 }
 
+static size_t packed_a_size_scalar(int32_t M, int32_t K) {
+    return irc_sgemm_packed_a_size_mr(M, K, SCALAR_MR);
+}
+
+static void pack_a_scalar(int32_t M, int32_t K, const float *src, size_t lda, float *dst) {
+    irc_sgemm_pack_a_mr(M, K, src, lda, dst, SCALAR_MR);
+}
+
 static void run_scalar(const irc_sgemm_args *p) {
     irc_sgemm_drive(p, SCALAR_MR, SCALAR_NR, 256, 512, sgemm_4x8_scalar);
 }
 
 const irc_sgemm_family irc_sgemm_scalar = {
     "scalar", IRC_ISA_SCALAR, SCALAR_MR, SCALAR_NR, packed_size_scalar, pack_b_scalar, run_scalar,
+    packed_a_size_scalar, pack_a_scalar,
 };

@@ -59,7 +59,7 @@ int main(int argc, char **argv) {
             for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)((i * 7 % 13) - 6) * 0.1f;
             for (size_t i = 0; i < (size_t)K * N; i++) b[i] = (float)((i * 5 % 11) - 5) * 0.1f;
             fam->pack_b(K, N, b, N, 1, 0, (N + fam->nr - 1) / fam->nr, bp);
-            irc_sgemm_args p = {M, N, K, a, (size_t)K, bp, NULL, 1, -INFINITY, INFINITY,
+            irc_sgemm_args p = {M, N, K, a, (size_t)K, NULL, bp, NULL, 1, -INFINITY, INFINITY,
                                 c, (size_t)N, 0, M, 0, N};
             double flops = 2.0 * M * N * K;
             int calls = 1;

@@ -115,8 +115,15 @@ static int isa_families(family_pair *out) {
 
 typedef struct {
     int M, N, K, lda, ldc, m0, m1, n0, n1, bias_kind;  /* bias_kind 0 none, 1 per row, 2 per col */
+    int packed_a;                                      /* A packed by pack_a (m0 a multiple of mr) */
     float lo, hi;
 } gemm_case;
+
+/* the block a family computes for a case: n0 (and m0 with packed A) rounded down to its tile */
+static int block_m0(const irc_sgemm_family *fam, const gemm_case *g) {
+    return g->packed_a ? g->m0 / fam->mr * fam->mr : g->m0;
+}
+static int block_n0(const irc_sgemm_family *fam, const gemm_case *g) { return g->n0 / fam->nr * fam->nr; }
 
 /* run one family; returns C (M × ldc, guards outside the block) */
 static float *run_gemm(const irc_sgemm_family *fam, const gemm_case *g, const float *a,
@@ -132,18 +139,27 @@ static float *run_gemm(const irc_sgemm_family *fam, const gemm_case *g, const fl
     for (int i = 0; i < 64; i++) CHECK(bp[psize / sizeof(float) + (size_t)i] == GUARD, "%s pack_b wrote past packed_size", fam->name);
     float *c = xmalloc((size_t)g->M * (size_t)g->ldc * sizeof(float));
     for (size_t i = 0; i < (size_t)g->M * (size_t)g->ldc; i++) c[i] = GUARD;
-    /* n0 must be a multiple of nr: round the case's down for this family */
-    int n0 = g->n0 / fam->nr * fam->nr;
-    irc_sgemm_args p = {g->M, g->N, g->K, a, (size_t)g->lda, bp, g->bias_kind ? bias : NULL,
-                        g->bias_kind == 2, g->lo, g->hi, c, (size_t)g->ldc,
-                        g->m0, g->m1, n0, g->n1};
+    float *ap = NULL;
+    if (g->packed_a) {
+        size_t asize = fam->packed_a_size(g->M, g->K);
+        ap = xmalloc(asize + 64 * sizeof(float));
+        for (int i = 0; i < 64; i++) ap[asize / sizeof(float) + (size_t)i] = GUARD;
+        fam->pack_a(g->M, g->K, a, (size_t)g->lda, ap);
+        for (int i = 0; i < 64; i++)
+            CHECK(ap[asize / sizeof(float) + (size_t)i] == GUARD, "%s pack_a wrote past packed_a_size", fam->name);
+    }
+    int m0 = block_m0(fam, g), n0 = block_n0(fam, g);
+    irc_sgemm_args p = {g->M, g->N, g->K, g->packed_a ? NULL : a, (size_t)g->lda, ap, bp,
+                        g->bias_kind ? bias : NULL, g->bias_kind == 2, g->lo, g->hi, c,
+                        (size_t)g->ldc, m0, g->m1, n0, g->n1};
     fam->run(&p);
+    free(ap);
     for (int m = 0; m < g->M; m++)
         for (int n = 0; n < g->ldc; n++) {
-            int inside = m >= g->m0 && m < g->m1 && n >= n0 && n < g->n1;
+            int inside = m >= m0 && m < g->m1 && n >= n0 && n < g->n1;
             if (!inside)
                 CHECK(c[(size_t)m * g->ldc + n] == GUARD, "%s wrote outside the block at (%d,%d) M=%d N=%d K=%d block [%d,%d)x[%d,%d)",
-                      fam->name, m, n, g->M, g->N, g->K, g->m0, g->m1, n0, g->n1);
+                      fam->name, m, n, g->M, g->N, g->K, m0, g->m1, n0, g->n1);
         }
     free(bp);
     return c;
@@ -168,6 +184,7 @@ static void test_sgemm(void) {
         g.n0 = rnd_int(0, 1) ? 0 : rnd_int(0, g.N - 1);
         g.n1 = rnd_int(0, 1) ? g.N : rnd_int(g.n0 + 1, g.N);
         g.bias_kind = rnd_int(0, 2);
+        g.packed_a = rnd_int(0, 2) == 0;
         int clamp = rnd_int(0, 3);
         g.lo = clamp == 1 || clamp == 3 ? rnd_float(-2.0f, 0.0f) : -INFINITY;
         g.hi = clamp >= 2 ? rnd_float(0.0f, 2.0f) : INFINITY;
@@ -179,9 +196,9 @@ static void test_sgemm(void) {
         for (int i = 0; i < (g.M > g.N ? g.M : g.N); i++) bias[i] = rnd_float(-1.0f, 1.0f);
         if (iter % 50 == 3) a[0] = NAN;  /* NaN survives the clamp */
         float *ref = run_gemm(&irc_sgemm_scalar, &g, a, b, bias);
-        int n0s = g.n0 / irc_sgemm_scalar.nr * irc_sgemm_scalar.nr;
+        int n0s = block_n0(&irc_sgemm_scalar, &g), m0s = block_m0(&irc_sgemm_scalar, &g);
         /* scalar vs double */
-        for (int m = g.m0; m < g.m1; m++)
+        for (int m = m0s; m < g.m1; m++)
             for (int n = n0s; n < g.n1; n++) {
                 double s = g.bias_kind == 1 ? bias[m] : g.bias_kind == 2 ? bias[n] : 0.0, mag = fabs(s);
                 for (int k = 0; k < g.K; k++) {
@@ -201,9 +218,9 @@ static void test_sgemm(void) {
         for (int f = 0; f < nf; f++) {
             const irc_sgemm_family *fam = fams[f].sgemm;
             float *c = run_gemm(fam, &g, a, b, bias);
-            int n0 = g.n0 / fam->nr * fam->nr;
+            int n0 = block_n0(fam, &g), m0 = block_m0(fam, &g);
             /* compare where both computed */
-            for (int m = g.m0; m < g.m1; m++)
+            for (int m = (m0 > m0s ? m0 : m0s); m < g.m1; m++)
                 for (int n = (n0 > n0s ? n0 : n0s); n < g.n1; n++) {
                     float x = c[(size_t)m * g.ldc + n], y = ref[(size_t)m * g.ldc + n];
                     double mag = 0;
