@@ -384,14 +384,7 @@ irc_status op_unary_run(irc_ctx *ctx, const irc_node *node) {
         return IRC_OK;
     }
     if (s->op == IRC_F32_IS_NAN || s->op == IRC_F32_IS_INF) {
-        const float *xv = x->data;
-        uint8_t *yv = y->data;
-        int pos = s->p0 != 0.0f, neg = s->p1 != 0.0f;
-        for (size_t i = 0; i < n; i++) {
-            float v = xv[i];
-            yv[i] = (uint8_t)(s->op == IRC_F32_IS_NAN ? v != v
-                                                       : (pos && v == INFINITY) || (neg && v == -INFINITY));
-        }
+        ctx->k->f32->classify(s->op, x->data, y->data, n, s->p0, s->p1);
         return IRC_OK;
     }
     if (s->dt == IRC_F32) {
@@ -446,7 +439,6 @@ irc_status op_where_prepare(irc_ctx *ctx, irc_node *node) {
 }
 
 irc_status op_where_run(irc_ctx *ctx, const irc_node *node) {
-    (void)ctx;
     const where_state *s = node->state;
     const bplan *p = &s->plan;
     const uint8_t *c = node->in[0]->data, *a = node->in[1]->data, *b = node->in[2]->data;
@@ -462,9 +454,8 @@ irc_status op_where_run(irc_ctx *ctx, const irc_node *node) {
         const uint8_t *pa = a + (size_t)off[1] * e, *pb = b + (size_t)off[2] * e;
         uint8_t *py = y + (size_t)(o * n) * e;
         if (e == 4) {
-            const uint32_t *ua = (const uint32_t *)pa, *ub = (const uint32_t *)pb;
-            uint32_t *uy = (uint32_t *)py;
-            for (int64_t i = 0; i < n; i++) uy[i] = pc[i * sc] ? ua[i * sa] : ub[i * sb];
+            ctx->k->f32->select32(pc, (size_t)sc, (const uint32_t *)pa, (size_t)sa,
+                                  (const uint32_t *)pb, (size_t)sb, (uint32_t *)py, (size_t)n);
         } else if (e == 8) {
             const uint64_t *ua = (const uint64_t *)pa, *ub = (const uint64_t *)pb;
             uint64_t *uy = (uint64_t *)py;

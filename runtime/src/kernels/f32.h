@@ -89,6 +89,11 @@ typedef struct irc_f32_family {
     float (*sum)(const float *x, size_t n);
     float (*max)(const float *x, size_t n);
     void (*dwconv)(const irc_f32_dwconv_args *args);
+    /* y[i] = is_nan(x[i]) (op 16) or is_inf(x[i]) (op 17: +inf if p0 ≠ 0, −inf if p1 ≠ 0), 0/1. */
+    void (*classify)(int op, const float *x, uint8_t *y, size_t n, float p0, float p1);
+    /* where on 4-byte elements: y[i] = c[i·sc] ? a[i·sa] : b[i·sb], strides 0 or 1 (c bytes). */
+    void (*select32)(const uint8_t *c, size_t sc, const uint32_t *a, size_t sa, const uint32_t *b,
+                     size_t sb, uint32_t *y, size_t n);
 } irc_f32_family;
 
 extern const irc_f32_family irc_f32_scalar;

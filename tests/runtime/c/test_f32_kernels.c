@@ -320,6 +320,30 @@ static void test_f32_families(void) {
                 for (size_t i = 0; i < n; i++)
                     CHECK(same_bits(y0[i], y1[i]), "%s layernorm n=%zu", v->name, n);
             }
+            for (int op = IRC_F32_IS_NAN; op <= IRC_F32_IS_INF; op++) {
+                s->classify(op, xa, u0, n, (float)(iter & 1), (float)(iter & 2));
+                v->classify(op, xa, u1, n, (float)(iter & 1), (float)(iter & 2));
+                CHECK(memcmp(u0, u1, n) == 0, "%s classify %d n=%zu", v->name, op, n);
+                for (size_t i = 0; i < n; i++) {
+                    int want = op == IRC_F32_IS_NAN ? xa[i] != xa[i]
+                                                    : ((iter & 1) && xa[i] == INFINITY) ||
+                                                          ((iter & 2) && xa[i] == -INFINITY);
+                    CHECK(u0[i] == want, "classify %d of %g", op, xa[i]);
+                }
+            }
+            for (int st = 0; st < 8; st++) {
+                size_t sc = st & 1, sa = (st >> 1) & 1, sb = st >> 2;
+                uint8_t *cnd = u1;
+                for (size_t i = 0; i < n; i++) cnd[i] = (uint8_t)(rnd() & 1);
+                const uint32_t *ua = (const uint32_t *)xa, *ub = (const uint32_t *)xb;
+                uint32_t *r0 = (uint32_t *)y0, *r1 = (uint32_t *)y1;
+                s->select32(cnd, sc, ua, sa, ub, sb, r0, n);
+                v->select32(cnd, sc, ua, sa, ub, sb, r1, n);
+                for (size_t i = 0; i < n; i++) {
+                    uint32_t want = cnd[i * sc] ? ua[i * sa] : ub[i * sb];
+                    CHECK(r0[i] == want && r1[i] == want, "%s select32 strides %zu%zu%zu i=%zu", v->name, sc, sa, sb, i);
+                }
+            }
             CHECK(same_bits(s->sum(xa, n), v->sum(xa, n)), "%s sum n=%zu", v->name, n);
             CHECK(same_bits(s->max(xa, n), v->max(xa, n)), "%s max n=%zu", v->name, n);
         }
