@@ -621,7 +621,17 @@ typedef struct lut_job {
 
 static void lut_range(void *arg, int64_t i0, int64_t i1) {
     const lut_job *j = arg;
-    for (int64_t i = i0; i < i1; i++) j->y[i] = j->table[j->x[i] ^ j->flip];
+    /* pointers in locals (byte stores could alias *j and force reloads); each group of 4
+     * reads its inputs before writing, which is also right in place (y == x) */
+    const uint8_t *table = j->table, *x = j->x + i0;
+    uint8_t *y = j->y + i0, flip = j->flip;
+    size_t n = (size_t)(i1 - i0), i = 0;
+    for (; i + 4 <= n; i += 4) {
+        uint8_t a = x[i] ^ flip, b = x[i + 1] ^ flip, c = x[i + 2] ^ flip, d = x[i + 3] ^ flip;
+        a = table[a], b = table[b], c = table[c], d = table[d];
+        y[i] = a, y[i + 1] = b, y[i + 2] = c, y[i + 3] = d;
+    }
+    for (; i < n; i++) y[i] = table[x[i] ^ flip];
 }
 
 irc_status op_qlut_prepare(irc_ctx *ctx, irc_node *node) {

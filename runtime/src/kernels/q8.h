@@ -30,7 +30,7 @@
  * acc wraps to int32 (mod 2^32, like the interpreter's q.conv2d result) before MBQM.
  * Geometry: every dim, stride and dilation >= 1, pads >= 0, OH/OW as the window
  * rule computes them (callers check).  Needs no scratch: tiles live on the stack
- * (about 20 KB). */
+ * (about 25 KB). */
 typedef struct irc_dwconv_args {
     int32_t H, W, OH, OW, KH, KW;
     int32_t sh, sw, pt, pl, dh, dw;

@@ -100,29 +100,36 @@ static inline void q8_dw_store32(uint8_t *out, __m256i l0, __m256i h0, __m256i l
     _mm256_storeu_si256((__m256i *)out, _mm256_permute4x64_epi64(b, 0xD8));
 }
 
-static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
-                        int32_t bias, const q8_rq *rq, uint8_t *out) {
-    __m256i b = _mm256_set1_epi32(bias);
-    __m256i l0 = b, h0 = b, l1 = b, h1 = b, l2 = b, h2 = b, l3 = b, h3 = b;
+/* nsub sub-blocks of 16 lanes (2 or 4; a constant after inlining, so the accumulators
+ * live in registers). */
+static inline void q8_dw_block_n(const int16_t *base, const int32_t *off, const int16_t *w16,
+                                 int ntaps, int32_t bias, const q8_rq *rq, uint8_t *out,
+                                 const int nsub) {
+    __m256i l[4], h[4];
+#pragma GCC unroll 4
+    for (int s = 0; s < nsub; s++) l[s] = h[s] = _mm256_set1_epi32(bias);
     for (int t = 0; t < ntaps; t += 2) {
         const int16_t *A = base + off[t], *B = base + off[t + 1];
         __m256i wp = _mm256_set1_epi32(
             (int32_t)(((uint32_t)(uint16_t)w16[t + 1] << 16) | (uint16_t)w16[t]));
-#define Q8_PAIR(s, l, h)                                                              \
-        do {                                                                          \
-            __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(A + 16 * s)); \
-            __m256i xb = _mm256_loadu_si256((const __m256i *)(const void *)(B + 16 * s)); \
-            l = _mm256_add_epi32(l, _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, xb), wp)); \
-            h = _mm256_add_epi32(h, _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, xb), wp)); \
-        } while (0)
-        Q8_PAIR(0, l0, h0);
-        Q8_PAIR(1, l1, h1);
-        Q8_PAIR(2, l2, h2);
-        Q8_PAIR(3, l3, h3);
-#undef Q8_PAIR
+#pragma GCC unroll 4
+        for (int s = 0; s < nsub; s++) {
+            __m256i xa = _mm256_loadu_si256((const __m256i *)(const void *)(A + 16 * s));
+            __m256i xb = _mm256_loadu_si256((const __m256i *)(const void *)(B + 16 * s));
+            l[s] = _mm256_add_epi32(l[s], _mm256_madd_epi16(_mm256_unpacklo_epi16(xa, xb), wp));
+            h[s] = _mm256_add_epi32(h[s], _mm256_madd_epi16(_mm256_unpackhi_epi16(xa, xb), wp));
+        }
     }
-    q8_dw_store32(out, l0, h0, l1, h1, rq);
-    q8_dw_store32(out + 32, l2, h2, l3, h3, rq);
+#pragma GCC unroll 2
+    for (int s = 0; s < nsub; s += 2) q8_dw_store32(out + 16 * s, l[s], h[s], l[s + 1], h[s + 1], rq);
+}
+
+/* Not inlined into the tile loop: a leaf keeps its accumulators in registers. */
+__attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int32_t *off,
+                                                  const int16_t *w16, int ntaps, int32_t bias,
+                                                  const q8_rq *rq, uint8_t *out, int lanes) {
+    if (lanes > 32) q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 4);
+    else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 2);
 }
 
 #include "q8_kernels.inc"

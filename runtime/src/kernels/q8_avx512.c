@@ -1,9 +1,10 @@
 /*
- * q8_avx512.c — the q8 family (q8.h) for AVX-512 (F, BW, VL; the level
+ * q8_avx512.c — the q8 family (q8.h) for AVX-512 (F, BW, VL, DQ, VNNI: the level
  * "avx512vnni" of kernels.h, whose CPUs have all of them): q8_kernels.inc with
  * 16-lane int32 vectors under a target pragma.  The arithmetic is q8_avx2.c's
- * (MBQM through vpmuldq on even and odd lanes; depthwise taps in pairs through
- * vpmaddwd), with mask registers for the blends and vpmovdb for narrowing.
+ * (MBQM through vpmuldq on even and odd lanes; depthwise taps in pairs, here
+ * through vpdpwssd = vpmaddwd + add), with mask registers for the blends and
+ * vpmovdb for narrowing.
  */
 #if defined(__x86_64__) || defined(_M_X64)
 #include <immintrin.h>
@@ -13,7 +14,7 @@
 #include "q8.h"
 
 #pragma GCC push_options
-#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512dq")
+#pragma GCC target("avx2,avx512f,avx512bw,avx512vl,avx512dq,avx512vnni")
 
 #define Q8_SUFFIX avx512
 #define Q8_NAME "avx512"
@@ -87,24 +88,35 @@ static inline void q8_dw_store32(uint8_t *out, __m512i l, __m512i h, const q8_rq
     _mm_storeu_si128((__m128i *)(out + 16), _mm_unpackhi_epi32(bl, bh));
 }
 
-static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
-                        int32_t bias, const q8_rq *rq, uint8_t *out) {
-    __m512i b = _mm512_set1_epi32(bias);
-    __m512i l0 = b, h0 = b, l1 = b, h1 = b;
+/* nsub sub-blocks of 32 lanes (1 or 2).  vpdpwssd is vpmaddwd and the add in one. */
+static inline void q8_dw_block_n(const int16_t *base, const int32_t *off, const int16_t *w16,
+                                 int ntaps, int32_t bias, const q8_rq *rq, uint8_t *out,
+                                 const int nsub) {
+    __m512i l[2], h[2];
+#pragma GCC unroll 2
+    for (int s = 0; s < nsub; s++) l[s] = h[s] = _mm512_set1_epi32(bias);
     for (int t = 0; t < ntaps; t += 2) {
         const int16_t *A = base + off[t], *B = base + off[t + 1];
         __m512i wp = _mm512_set1_epi32(
             (int32_t)(((uint32_t)(uint16_t)w16[t + 1] << 16) | (uint16_t)w16[t]));
-        __m512i xa = _mm512_loadu_si512((const void *)A), xb = _mm512_loadu_si512((const void *)B);
-        l0 = _mm512_add_epi32(l0, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb), wp));
-        h0 = _mm512_add_epi32(h0, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb), wp));
-        xa = _mm512_loadu_si512((const void *)(A + 32));
-        xb = _mm512_loadu_si512((const void *)(B + 32));
-        l1 = _mm512_add_epi32(l1, _mm512_madd_epi16(_mm512_unpacklo_epi16(xa, xb), wp));
-        h1 = _mm512_add_epi32(h1, _mm512_madd_epi16(_mm512_unpackhi_epi16(xa, xb), wp));
+#pragma GCC unroll 2
+        for (int s = 0; s < nsub; s++) {
+            __m512i xa = _mm512_loadu_si512((const void *)(A + 32 * s));
+            __m512i xb = _mm512_loadu_si512((const void *)(B + 32 * s));
+            l[s] = _mm512_dpwssd_epi32(l[s], _mm512_unpacklo_epi16(xa, xb), wp);
+            h[s] = _mm512_dpwssd_epi32(h[s], _mm512_unpackhi_epi16(xa, xb), wp);
+        }
     }
-    q8_dw_store32(out, l0, h0, rq);
-    q8_dw_store32(out + 32, l1, h1, rq);
+#pragma GCC unroll 2
+    for (int s = 0; s < nsub; s++) q8_dw_store32(out + 32 * s, l[s], h[s], rq);
+}
+
+/* Not inlined into the tile loop: a leaf keeps its accumulators in registers. */
+__attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int32_t *off,
+                                                  const int16_t *w16, int ntaps, int32_t bias,
+                                                  const q8_rq *rq, uint8_t *out, int lanes) {
+    if (lanes > 32) q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 2);
+    else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 1);
 }
 
 #include "q8_kernels.inc"

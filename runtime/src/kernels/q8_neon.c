@@ -73,27 +73,38 @@ static inline void q8_store_8(void *p, q8_v v) {
 }
 static inline void q8_store_i32(void *p, q8_v v) { vst1q_s32((int32_t *)p, v); }
 
-static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
-                        int32_t bias, const q8_rq *rq, uint8_t *out) {
+/* nsub sub-blocks of 8 lanes (4 or 8; a constant after inlining). */
+static inline void q8_dw_block_n(const int16_t *base, const int32_t *off, const int16_t *w16,
+                                 int ntaps, int32_t bias, const q8_rq *rq, uint8_t *out,
+                                 const int nsub) {
     int32x4_t acc[16];
-    for (int k = 0; k < 16; k++) acc[k] = vdupq_n_s32(bias);
+#pragma GCC unroll 16
+    for (int k = 0; k < 2 * nsub; k++) acc[k] = vdupq_n_s32(bias);
     for (int t = 0; t < ntaps; t++) {
         const int16_t *s = base + off[t];
         int16_t w = w16[t];
 #pragma GCC unroll 8
-        for (int k = 0; k < 8; k++) {
+        for (int k = 0; k < nsub; k++) {
             int16x8_t v = vld1q_s16(s + 8 * k);
             acc[2 * k] = vmlal_n_s16(acc[2 * k], vget_low_s16(v), w);
             acc[2 * k + 1] = vmlal_high_n_s16(acc[2 * k + 1], v, w);
         }
     }
 #pragma GCC unroll 8
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < nsub; k++) {
         int16x8_t v = vcombine_s16(vqmovn_s32(q8_finish(q8_mbqm(acc[2 * k], rq), rq)),
                                    vqmovn_s32(q8_finish(q8_mbqm(acc[2 * k + 1], rq), rq)));
         if (rq->out_signed) vst1_s8((int8_t *)out + 8 * k, vqmovn_s16(v));
         else vst1_u8(out + 8 * k, vqmovun_s16(v));
     }
+}
+
+/* Not inlined into the tile loop: a leaf keeps its accumulators in registers. */
+__attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int32_t *off,
+                                                  const int16_t *w16, int ntaps, int32_t bias,
+                                                  const q8_rq *rq, uint8_t *out, int lanes) {
+    if (lanes > 32) q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 8);
+    else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 4);
 }
 
 #include "q8_kernels.inc"

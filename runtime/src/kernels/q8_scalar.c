@@ -50,18 +50,18 @@ static void q8_store_8(void *p, q8_v v) { *(uint8_t *)p = (uint8_t)(v & 0xFF); }
 static void q8_store_i32(void *p, q8_v v) { memcpy(p, &v, sizeof v); }
 
 static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
-                        int32_t bias, const q8_rq *rq, uint8_t *out);
+                        int32_t bias, const q8_rq *rq, uint8_t *out, int lanes);
 
 #include "q8_kernels.inc"
 
 static void q8_dw_block(const int16_t *base, const int32_t *off, const int16_t *w16, int ntaps,
-                        int32_t bias, const q8_rq *rq, uint8_t *out) {
+                        int32_t bias, const q8_rq *rq, uint8_t *out, int lanes) {
     uint32_t acc[Q8_NB];
-    for (int k = 0; k < Q8_NB; k++) acc[k] = (uint32_t)bias;
+    for (int k = 0; k < lanes; k++) acc[k] = (uint32_t)bias;
     for (int t = 0; t < ntaps; t++) {
         const int16_t *s = base + off[t];
         int32_t wt = w16[t];
-        for (int k = 0; k < Q8_NB; k++) acc[k] += (uint32_t)(s[k] * wt);
+        for (int k = 0; k < lanes; k++) acc[k] += (uint32_t)(s[k] * wt);
     }
-    for (int k = 0; k < Q8_NB; k++) q8_store_8(out + k, q8_finish(q8_mbqm((int32_t)acc[k], rq), rq));
+    for (int k = 0; k < lanes; k++) q8_store_8(out + k, q8_finish(q8_mbqm((int32_t)acc[k], rq), rq));
 }
