@@ -614,6 +614,7 @@ irc_status op_qmul_run(irc_ctx *ctx, const irc_node *node) {
  * ================================================================================================ */
 
 typedef struct lut_job {
+    irc_q8_lut_fn fn;
     const uint8_t *table, *x;
     uint8_t *y;
     uint8_t flip;                /* x − min(dtype_x) = x ^ 0x80 for int8, x for uint8 (as bytes) */
@@ -621,17 +622,7 @@ typedef struct lut_job {
 
 static void lut_range(void *arg, int64_t i0, int64_t i1) {
     const lut_job *j = arg;
-    /* pointers in locals (byte stores could alias *j and force reloads); each group of 4
-     * reads its inputs before writing, which is also right in place (y == x) */
-    const uint8_t *table = j->table, *x = j->x + i0;
-    uint8_t *y = j->y + i0, flip = j->flip;
-    size_t n = (size_t)(i1 - i0), i = 0;
-    for (; i + 4 <= n; i += 4) {
-        uint8_t a = x[i] ^ flip, b = x[i + 1] ^ flip, c = x[i + 2] ^ flip, d = x[i + 3] ^ flip;
-        a = table[a], b = table[b], c = table[c], d = table[d];
-        y[i] = a, y[i + 1] = b, y[i + 2] = c, y[i + 3] = d;
-    }
-    for (; i < n; i++) y[i] = table[x[i] ^ flip];
+    j->fn(j->table, j->x + i0, j->y + i0, (size_t)(i1 - i0), j->flip);
 }
 
 irc_status op_qlut_prepare(irc_ctx *ctx, irc_node *node) {
@@ -653,7 +644,8 @@ irc_status op_qlut_prepare(irc_ctx *ctx, irc_node *node) {
 
 irc_status op_qlut_run(irc_ctx *ctx, const irc_node *node) {
     const irc_tensor *x = node->in[0];
-    lut_job j = {node->state, x->data, node->out[0]->data, x->dtype == IRC_I8 ? 0x80 : 0};
+    lut_job j = {ctx->k->q8->lut, node->state, x->data, node->out[0]->data,
+                 x->dtype == IRC_I8 ? 0x80 : 0};
     run_range(ctx, x->numel, PAR_GRAIN * 4, lut_range, &j);
     return IRC_OK;
 }

@@ -1,6 +1,6 @@
 /*
  * q8.h — int8 kernels other than GEMM: depthwise convolution and the
- * elementwise integer kernels (requantization, TFLite add, product).
+ * elementwise integer kernels (requantization, TFLite add, product, table lookup).
  *
  * Requantization everywhere is fixedpoint.h's MBQM (bit-exact with
  * irc/fixedpoint.py); SIMD variants emulate it exactly (q8_kernels.inc says
@@ -91,6 +91,11 @@ typedef struct irc_qmul_args {
     void *y; int y_signed;
 } irc_qmul_args;
 
+/* 256-entry byte table lookup (qlut): y[i] = table[x[i] ^ flip] for i < n (flip 0x80 maps
+ * int8 x to x − min(int8)).  y may be x. */
+typedef void (*irc_q8_lut_fn)(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n,
+                              uint8_t flip);
+
 typedef struct irc_q8_family {
     const char *name;
     uint32_t isa;
@@ -99,6 +104,7 @@ typedef struct irc_q8_family {
     void (*requant)(const irc_requant_args *args);
     void (*qadd)(const irc_qadd_args *args);
     void (*qmul)(const irc_qmul_args *args);
+    irc_q8_lut_fn lut;
 } irc_q8_family;
 
 extern const irc_q8_family irc_q8_scalar;

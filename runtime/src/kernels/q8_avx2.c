@@ -132,6 +132,31 @@ __attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int
     else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 2);
 }
 
+/* 256-entry lookup with vpshufb: 16 sub-tables of 16 bytes; for sub-table g the index
+ * v − 16g (mod 256) is in 0..15 only for its own entries, and adding 0x70 with unsigned
+ * saturation keeps those below 0x80 while every other lands at or above it, where
+ * vpshufb gives 0 — so OR-ing the 16 lookups leaves exactly the one entry. */
+#define Q8_HAVE_LUT_SIMD 1
+static size_t q8_lut_simd(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n,
+                          uint8_t flip) {
+    __m256i t[16];
+    for (int g = 0; g < 16; g++)
+        t[g] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(table + 16 * g)));
+    const __m256i f = _mm256_set1_epi8((char)flip), c16 = _mm256_set1_epi8(16),
+                  c70 = _mm256_set1_epi8(0x70);
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+        __m256i v = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(const void *)(x + i)), f);
+        __m256i r = _mm256_setzero_si256();
+        for (int g = 0; g < 16; g++) {
+            r = _mm256_or_si256(r, _mm256_shuffle_epi8(t[g], _mm256_adds_epu8(v, c70)));
+            v = _mm256_sub_epi8(v, c16);
+        }
+        _mm256_storeu_si256((__m256i *)(void *)(y + i), r);
+    }
+    return i;
+}
+
 #include "q8_kernels.inc"
 
 #if Q8_NB != 64

@@ -119,6 +119,30 @@ __attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int
     else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 1);
 }
 
+/* 256-entry lookup: q8_avx2.c's vpshufb scheme on 64 bytes at a time (the 16 sub-tables
+ * stay in registers). */
+#define Q8_HAVE_LUT_SIMD 1
+static size_t q8_lut_simd(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n,
+                          uint8_t flip) {
+    __m512i t[16];
+    for (int g = 0; g < 16; g++)
+        t[g] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(const void *)(table + 16 * g)));
+    const __m512i f = _mm512_set1_epi8((char)flip), c16 = _mm512_set1_epi8(16),
+                  c70 = _mm512_set1_epi8(0x70);
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+        __m512i v = _mm512_xor_si512(_mm512_loadu_si512((const void *)(x + i)), f);
+        __m512i r = _mm512_setzero_si512();
+#pragma GCC unroll 16
+        for (int g = 0; g < 16; g++) {
+            r = _mm512_or_si512(r, _mm512_shuffle_epi8(t[g], _mm512_adds_epu8(v, c70)));
+            v = _mm512_sub_epi8(v, c16);
+        }
+        _mm512_storeu_si512((void *)(y + i), r);
+    }
+    return i;
+}
+
 #include "q8_kernels.inc"
 
 #if Q8_NB != 64

@@ -107,6 +107,30 @@ __attribute__((noinline)) static void q8_dw_block(const int16_t *base, const int
     else q8_dw_block_n(base, off, w16, ntaps, bias, rq, out, 4);
 }
 
+/* 256-entry lookup: TBL over the first 64 entries, then TBX (out-of-range lanes keep
+ * their value) over the next three quarters with the index lowered by 64 each time. */
+#define Q8_HAVE_LUT_SIMD 1
+static size_t q8_lut_simd(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n,
+                          uint8_t flip) {
+    uint8x16x4_t t[4];
+    for (int q = 0; q < 4; q++)
+        for (int k = 0; k < 4; k++) t[q].val[k] = vld1q_u8(table + 64 * q + 16 * k);
+    const uint8x16_t f = vdupq_n_u8(flip), c64 = vdupq_n_u8(64);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        uint8x16_t v = veorq_u8(vld1q_u8(x + i), f);
+        uint8x16_t r = vqtbl4q_u8(t[0], v);
+        v = vsubq_u8(v, c64);
+        r = vqtbx4q_u8(r, t[1], v);
+        v = vsubq_u8(v, c64);
+        r = vqtbx4q_u8(r, t[2], v);
+        v = vsubq_u8(v, c64);
+        r = vqtbx4q_u8(r, t[3], v);
+        vst1q_u8(y + i, r);
+    }
+    return i;
+}
+
 #include "q8_kernels.inc"
 
 #if Q8_NB != 64

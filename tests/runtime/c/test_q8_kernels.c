@@ -1,8 +1,8 @@
 /*
- * test_q8_kernels.c — the q8 kernel family (runtime/src/kernels/q8.h) tested
- * the XNNPACK way: every ISA variant this CPU runs against the scalar twin,
- * and the scalar twin against a direct reference written here from the
- * interpreter's formulas (irc/ops/q_core.py, q_arith.py, irc/fixedpoint.py).
+ * test_q8_kernels.c — the q8 kernel family (runtime/src/kernels/q8.h: depthwise
+ * conv, requantize, add, mul, table lookup) tested the XNNPACK way: every ISA
+ * variant this CPU runs against the scalar twin, and the scalar twin against a
+ * direct reference written here from the interpreter's formulas (irc/ops/q_core.py, q_arith.py, irc/fixedpoint.py).
  * Outputs sit between guard bytes that must survive.
  *
  *   test_q8_kernels [iterations] [seed]   exit status 0 when everything matches
@@ -458,6 +458,29 @@ static void test_qmul(int iters) {
     }
 }
 
+static void test_lut(int iters) {
+    for (int it = 0; it < iters; it++) {
+        size_t n = rnd_len() * (chance(30) ? 7 : 1);
+        uint8_t table[256], flip = chance(50) ? 0x80 : 0;
+        for (int k = 0; k < 256; k++) table[k] = (uint8_t)rnd();
+        uint8_t *x = guarded(n), *want = guarded(n);
+        for (size_t i = 0; i < n; i++) x[i] = (uint8_t)rnd();
+        for (size_t i = 0; i < n; i++) want[i] = table[x[i] ^ flip];
+        for (int f = 0; f < n_families; f++) {
+            uint8_t *y = guarded(n), *z = guarded(n);
+            families[f]->lut(table, x, y, n, flip);
+            compare("lut", families[f]->name, y, want, n);
+            memcpy(z, x, n);
+            families[f]->lut(table, z, z, n, flip);           /* in place */
+            compare("lut (in place)", families[f]->name, z, want, n);
+            unguard(y);
+            unguard(z);
+        }
+        unguard(x);
+        unguard(want);
+    }
+}
+
 /* --- benchmark ----------------------------------------------------------------------------------- */
 
 static double now_us(void) {
@@ -543,6 +566,7 @@ int main(int argc, char **argv) {
     test_requant(iters);
     test_qadd(iters);
     test_qmul(iters);
+    test_lut(iters);
     printf("families:");
     for (int f = 0; f < n_families; f++) printf(" %s", families[f]->name);
     printf("\n%d iterations: %d failures\n", iters, failures);
