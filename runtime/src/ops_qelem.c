@@ -145,20 +145,17 @@ static int64_t load_int(const void *x, size_t i, irc_dtype d) {
  * ================================================================================================ */
 
 typedef struct quantize_job {
-    const float *x;
-    void *y;
-    float s;
-    int32_t z, dlo, dhi;
-    int half_even, y_signed;
+    const irc_q8_family *q8;
+    irc_quantize_args args;      /* n, x, y filled per range */
 } quantize_job;
 
 static void quantize_range(void *arg, int64_t i0, int64_t i1) {
     const quantize_job *j = arg;
-    for (int64_t i = i0; i < i1; i++) {
-        float q = j->x[i] / j->s;
-        int32_t v = q != q ? j->z : round_clamp(q, j->half_even, j->z, j->dlo, j->dhi);
-        store8(j->y, (size_t)i, j->y_signed, v);
-    }
+    irc_quantize_args a = j->args;
+    a.n = (size_t)(i1 - i0);
+    a.x += i0;
+    a.y = (uint8_t *)a.y + i0;
+    j->q8->quantize(&a);
 }
 
 irc_status op_quantize_prepare(irc_ctx *ctx, irc_node *node) {
@@ -178,13 +175,13 @@ irc_status op_quantize_prepare(irc_ctx *ctx, irc_node *node) {
 irc_status op_quantize_run(irc_ctx *ctx, const irc_node *node) {
     const irc_tensor *x = node->in[0], *y = node->out[0];
     quantize_job j;
-    j.x = x->data;
-    j.y = y->data;
-    j.s = y->scale;
-    j.z = y->zero_point;
-    range8(y->dtype, &j.dlo, &j.dhi);
-    j.half_even = node->params[0] == 1;
-    j.y_signed = y->dtype == IRC_I8;
+    j.q8 = ctx->k->q8;
+    j.args.x = x->data;
+    j.args.y = y->data;
+    j.args.s = y->scale;
+    j.args.z = y->zero_point;
+    range8(y->dtype, &j.args.lo, &j.args.hi);
+    j.args.half_even = node->params[0] == 1;
     run_range(ctx, x->numel, PAR_GRAIN, quantize_range, &j);
     return IRC_OK;
 }

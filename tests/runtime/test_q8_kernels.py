@@ -37,7 +37,7 @@ def _kernels() -> list[str]:
 
 
 def _build(out: Path, extra: list[str]) -> Path:
-    cmd = ["gcc", *FLAGS, *extra, str(SOURCE), *_kernels(), "-o", str(out)]
+    cmd = ["gcc", *FLAGS, *extra, str(SOURCE), *_kernels(), "-o", str(out), "-lm"]
     done = subprocess.run(cmd, capture_output=True, text=True)
     assert done.returncode == 0, f"build failed:\n{' '.join(cmd)}\n{done.stderr}"
     return out

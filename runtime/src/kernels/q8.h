@@ -1,6 +1,7 @@
 /*
  * q8.h — int8 kernels other than GEMM: depthwise convolution and the
- * elementwise integer kernels (requantization, TFLite add, product, table lookup).
+ * elementwise integer kernels (requantization, TFLite add, product, table lookup,
+ * float quantization).
  *
  * Requantization everywhere is fixedpoint.h's MBQM (bit-exact with
  * irc/fixedpoint.py); SIMD variants emulate it exactly (q8_kernels.inc says
@@ -91,6 +92,19 @@ typedef struct irc_qmul_args {
     void *y; int y_signed;
 } irc_qmul_args;
 
+/* float32 → 8-bit (q.quantize), for i < n:
+ *   q = x[i] / s (float32);  y[i] = z if q is NaN, else clamp(round(q) + z, lo, hi)
+ * with round half away from zero (half_even == 0) or half to even, as q_core.py's
+ * round_to_int; lo, hi the 8-bit dtype's range. */
+typedef struct irc_quantize_args {
+    size_t n;
+    const float *x;
+    float s;
+    int32_t z, lo, hi;
+    int half_even;
+    void *y;
+} irc_quantize_args;
+
 /* 256-entry byte table lookup (qlut): y[i] = table[x[i] ^ flip] for i < n (flip 0x80 maps
  * int8 x to x − min(int8)).  y may be x. */
 typedef void (*irc_q8_lut_fn)(const uint8_t *table, const uint8_t *x, uint8_t *y, size_t n,
@@ -105,6 +119,7 @@ typedef struct irc_q8_family {
     void (*qadd)(const irc_qadd_args *args);
     void (*qmul)(const irc_qmul_args *args);
     irc_q8_lut_fn lut;
+    void (*quantize)(const irc_quantize_args *args);
 } irc_q8_family;
 
 extern const irc_q8_family irc_q8_scalar;

@@ -1,6 +1,6 @@
 /*
  * test_q8_kernels.c — the q8 kernel family (runtime/src/kernels/q8.h: depthwise
- * conv, requantize, add, mul, table lookup) tested the XNNPACK way: every ISA
+ * conv, requantize, add, mul, table lookup, quantize) tested the XNNPACK way: every ISA
  * variant this CPU runs against the scalar twin, and the scalar twin against a
  * direct reference written here from the interpreter's formulas (irc/ops/q_core.py, q_arith.py, irc/fixedpoint.py).
  * Outputs sit between guard bytes that must survive.
@@ -12,6 +12,7 @@
  * under qemu).
  */
 #define _POSIX_C_SOURCE 199309L
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -481,6 +482,53 @@ static void test_lut(int iters) {
     }
 }
 
+/* q.quantize in float64 with libm, as round_to_int writes it */
+static uint8_t ref_quantize(float x, float s, int32_t z, int32_t lo, int32_t hi, int half_even) {
+    float q = x / s;
+    if (q != q) return (uint8_t)(z & 0xFF);
+    double d = q;
+    double r = half_even ? nearbyint(d) : copysign(floor(fabs(d) + 0.5), d);
+    double v = r + z;
+    v = v < lo ? lo : (v > hi ? hi : v);
+    return (uint8_t)((int32_t)v & 0xFF);
+}
+
+static void test_quantize(int iters) {
+    static const float specials[] = {0.5f, -0.5f, 1.5f, -2.5f, 0.49999997f, -0.49999997f,
+                                     8388607.5f, 65535.5f, 65536.5f, -65536.5f, 1e30f, -1e30f,
+                                     -0.0f, 0.0f};
+    for (int it = 0; it < iters; it++) {
+        irc_quantize_args p;
+        p.n = rnd_len() * (chance(30) ? 5 : 1);
+        int is_signed = chance(50);
+        p.lo = is_signed ? -128 : 0;
+        p.hi = is_signed ? 127 : 255;
+        p.z = (int32_t)rnd_in(p.lo, p.hi);
+        p.s = chance(40) ? (float)(1 << rnd_in(0, 3)) / 8.0f : (float)rnd_in(1, 100000) / 1e5f;
+        p.half_even = chance(50);
+        float *x = malloc(sizeof *x * (p.n + 1));
+        for (size_t i = 0; i < p.n; i++) {
+            int k = (int)rnd_in(0, 9);
+            if (k == 0) x[i] = specials[rnd() % (sizeof specials / sizeof *specials)] * p.s;
+            else if (k == 1) { uint32_t b = (uint32_t)rnd(); memcpy(&x[i], &b, 4); }  /* any bits */
+            else if (k == 2) x[i] = ((float)rnd_in(-600, 600) + 0.5f) * p.s;          /* ties */
+            else x[i] = (float)rnd_in(-3000000, 3000000) / 1000.0f;
+        }
+        p.x = x;
+        uint8_t *want = guarded(p.n);
+        for (size_t i = 0; i < p.n; i++) want[i] = ref_quantize(x[i], p.s, p.z, p.lo, p.hi, p.half_even);
+        for (int f = 0; f < n_families; f++) {
+            uint8_t *y = guarded(p.n);
+            p.y = y;
+            families[f]->quantize(&p);
+            compare("quantize", families[f]->name, y, want, p.n);
+            unguard(y);
+        }
+        unguard(want);
+        free(x);
+    }
+}
+
 /* --- benchmark ----------------------------------------------------------------------------------- */
 
 static double now_us(void) {
@@ -567,6 +615,7 @@ int main(int argc, char **argv) {
     test_qadd(iters);
     test_qmul(iters);
     test_lut(iters);
+    test_quantize(iters);
     printf("families:");
     for (int f = 0; f < n_families; f++) printf(" %s", families[f]->name);
     printf("\n%d iterations: %d failures\n", iters, failures);
