@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 import irc
 from irc import Builder, DType, PerAxis, PerTensor, TensorType
 from irc.artifact import build_artifact
+from irc.artifact.reader import read_artifact
 from irc.fixedpoint import quantize_multiplier
 from irc.ops.q_arith import add_multipliers
 from irc.runtime import Session
@@ -250,8 +251,8 @@ def test_qlut(shape, xdt, ydt, seed):
 
 
 def test_chain_in_place():
-    """requantize → lut → add in a chain, where the memory plan lets outputs take their
-    dying inputs' buffers (the ops marked in place)."""
+    """requantize → lut → add → requantize, where the memory plan lets the outputs of lut,
+    add and the last requantize take their dying inputs' buffers (ops marked in place)."""
     rng = np.random.default_rng(9)
     shape = (2, 3, 17, 5)
     t = q8(DType.I8, shape, rng)
@@ -262,9 +263,13 @@ def test_chain_in_place():
     lut = b.q.lut(r, dtype=DType.I8, scale=0.05, zero_point=3, table=table)
     reals = add_multipliers(0.05, t.quant.scale, 0.07, 20)
     pairs = [quantize_multiplier(v) for v in reals]
-    y = b.q.add(lut, x, dtype=DType.I8, scale=0.07, zero_point=-5, left_shift=20,
+    a = b.q.add(lut, x, dtype=DType.I8, scale=0.07, zero_point=-5, left_shift=20,
                 multipliers=[m for m, _ in pairs], shifts=[s for _, s in pairs])
+    y = b.q.requantize(a, **_requant_attrs(rng, [0.07], DType.U8, "fixed_point"))
     g = irc.compile(b.finish(y), "plan-memory")
+    offsets = {t.name: t.offset for t in read_artifact(build_artifact(g)).tensors if not t.const}
+    names = [n.outputs[0].name for n in g.nodes if n.op != "const"]
+    assert len({offsets[n] for n in names[1:]}) == 1, offsets   # all in one buffer
     assert_runtime_matches(g, {"x": random_int(rng, DType.I8, shape)})
 
 
