@@ -6,8 +6,9 @@ node order the artifact runs (:func:`irc.artifact.lowering.lower_program`, so
 fused intermediates that never reach memory take no space):
 
 1. **Lifetimes.**  A tensor is live from the node that writes it (graph inputs:
-   before the first node) to the last node that reads it (graph outputs: to the
-   end).  A node's inputs and outputs are live at the same time.
+   before the first node) to the last node that reads it.  Graph inputs and
+   outputs live to the end: outputs are read after the run, and inputs keep
+   their values so a caller may fill them once and run many times.  A node's inputs and outputs are live at the same time.
 2. **Sharing.**  A ``copy`` output always shares its input's bytes (same bytes,
    both immutable: a reshape costs nothing).  An *in place* op (docs/artifact.md)
    writes its output over its first input when that input's buffer dies at this
@@ -74,8 +75,8 @@ def plan_program(program: Program) -> MemoryPlan:
         for t in node.outputs:
             first[t] = i
             last[t] = max(last[t], i)
-    for t in program.outputs:
-        last[t] = end
+    for t in program.outputs + program.inputs:
+        last[t] = end        # inputs persist: an app may fill them once and run many times
 
     parent = {t: t for t in arena}
 

@@ -182,6 +182,9 @@ static irc_status read_tensor(irc_session *s, const uint8_t *r, uint32_t i, uint
         return FAIL("tensor %u '%s': nbytes %llu does not match its %s shape (%zu bytes)", i,
                     t->name, (unsigned long long)stored, irc_dtype_name(t->dtype), nbytes);
     if (t->storage == IRC_STORE_ARENA) {
+        if (t->offset % esize)
+            return FAIL("tensor %u '%s': arena offset %llu is not a multiple of its %zu-byte "
+                        "elements", i, t->name, (unsigned long long)t->offset, esize);
         if (t->offset > arena_size || nbytes > arena_size - t->offset)
             return FAIL("tensor %u '%s': arena bytes [%llu, +%zu) exceed the %llu-byte arena", i,
                         t->name, (unsigned long long)t->offset, nbytes,

@@ -44,8 +44,6 @@ static void *take(carve *c, size_t bytes) {
     return p;
 }
 
-static int is_8bit(const irc_tensor *t) { return t->dtype == IRC_I8 || t->dtype == IRC_U8; }
-
 /* Domain shift of stored activations: xor mask and the zero point in the domain. */
 static void act_domain(const irc_qgemm_family *f, const irc_tensor *x, uint8_t *mask,
                        int32_t *zp) {
