@@ -43,6 +43,7 @@ typedef struct irc_options {
     void *arena;
     size_t arena_size;
     size_t max_arena_bytes;
+    int profile;
 } irc_options;
 typedef struct irc_tensor_info {
     const char *name;
@@ -70,6 +71,9 @@ irc_status irc_session_input_info(const irc_session *session, int index, irc_ten
 irc_status irc_session_output_info(const irc_session *session, int index, irc_tensor_info *info);
 const char *irc_session_isa(const irc_session *session);
 size_t irc_session_arena_size(const irc_session *session);
+int irc_session_num_nodes(const irc_session *session);
+irc_status irc_session_node_profile(const irc_session *session, int index, const char **name,
+                                    const char **op, double *seconds);
 irc_status irc_session_set_input(irc_session *session, int index, const void *data, size_t nbytes);
 void *irc_session_input_data(irc_session *session, int index);
 irc_status irc_session_run(irc_session *session);

@@ -67,10 +67,12 @@ class Session:
     (the caller counts as one).  ``isa``: cap the kernels to one level
     (``"scalar"``, ``"avx2"``, ``"avx512vnni"``, ``"neon"``, ``"neondot"``; default:
     the best the CPU has) — tests use it to compare ISAs.  ``max_arena_bytes``:
-    refuse models needing more activation memory."""
+    refuse models needing more activation memory.  ``profile``: time every node of
+    every run (:meth:`profile`)."""
 
     def __init__(self, source: str | os.PathLike[str] | bytes, num_threads: int = 1,
-                 isa: str | None = None, max_arena_bytes: int | None = None) -> None:
+                 isa: str | None = None, max_arena_bytes: int | None = None,
+                 profile: bool = False) -> None:
         self._s = ffi.NULL
         opts = ffi.new("irc_options *")
         lib.irc_options_init(opts)
@@ -83,6 +85,7 @@ class Session:
             opts.isa_mask = _LEVEL_BITS[isa]
         if max_arena_bytes is not None:
             opts.max_arena_bytes = max_arena_bytes
+        opts.profile = int(bool(profile))
         out = ffi.new("irc_session **")
         st = lib.irc_session_create(opts, out)
         if st != lib.IRC_OK:
@@ -164,6 +167,16 @@ class Session:
         self.set_inputs(inputs)
         self.invoke()
         return self.get_outputs()
+
+    def profile(self) -> list[tuple[str, str, float]]:
+        """``(node, op, seconds)`` of every node in the last run (zeros unless the session
+        was created with ``profile=True``)."""
+        name, op, sec = ffi.new("const char **"), ffi.new("const char **"), ffi.new("double *")
+        out = []
+        for i in range(lib.irc_session_num_nodes(self._s)):
+            self._check(lib.irc_session_node_profile(self._s, i, name, op, sec))
+            out.append((ffi.string(name[0]).decode(), ffi.string(op[0]).decode(), float(sec[0])))
+        return out
 
     def __repr__(self) -> str:
         return (f"<irc.runtime.Session isa={self.isa} inputs={[s.name for s in self.inputs]} "

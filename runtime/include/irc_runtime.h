@@ -83,6 +83,7 @@ typedef struct irc_options {
     void *arena;                   /* caller-owned activation arena, or NULL */
     size_t arena_size;             /* its size in bytes (must cover the model's plan) */
     size_t max_arena_bytes;        /* refuse models needing more; default 1 GiB */
+    int profile;                   /* 1: time every node of every run (irc_session_node_profile) */
 } irc_options;
 
 typedef struct irc_tensor_info {
@@ -121,6 +122,12 @@ irc_status irc_session_output_info(const irc_session *session, int index, irc_te
 const char *irc_session_isa(const irc_session *session);
 /* Bytes of the activation arena the model's memory plan needs. */
 size_t irc_session_arena_size(const irc_session *session);
+
+/* Nodes in the artifact's schedule, and (with irc_options.profile) each node's name, op and
+ * wall time in the last run. */
+int irc_session_num_nodes(const irc_session *session);
+irc_status irc_session_node_profile(const irc_session *session, int index, const char **name,
+                                    const char **op, double *seconds);
 
 /* Copy one input in (nbytes must equal the input's size). */
 irc_status irc_session_set_input(irc_session *session, int index, const void *data, size_t nbytes);

@@ -19,8 +19,8 @@
  *
  *   Σ_k (a'_k − z_a')(b'_k − z_b') = Σ a'b' − z_a'·Σ_k b'_k − z_b'·Σ_k a'_k + K·z_a'·z_b'
  *
- * needs the row sums of a, so those products run with int32 output and a
- * fix-up pass adds the terms and requantizes.
+ * needs the row sums of a: the kernel adds −z_b'·Σ_k a'_k per row (row_bias) on top
+ * of the per-column bias' = b − z_a'·Σ_k b'_k + K·z_a'·z_b'.
  */
 #include <string.h>
 
@@ -493,59 +493,33 @@ irc_status op_qmatmul_prepare(irc_ctx *ctx, irc_node *node) {
     if (s.copy_a) scratch += irc_round_up((size_t)(s.M * s.Kp), IRC_ALIGN);
     if (st->const_b != 1) {
         scratch += irc_round_up(s.packed_bytes, IRC_ALIGN);            /* packed b */
-        scratch += irc_round_up((size_t)(s.M * s.N) * 4, IRC_ALIGN);    /* int32 products */
         scratch += irc_round_up(nch * 4, IRC_ALIGN) * 2;               /* colsum, bias' */
-        scratch += irc_round_up((size_t)s.M * 4, IRC_ALIGN);           /* rowsums of a */
+        scratch += irc_round_up((size_t)s.M * 4, IRC_ALIGN);           /* row bias */
     }
     node->scratch = scratch;
     return IRC_OK;
-}
-
-/* Requantize int32 products with the zero-point terms that could not be folded:
- * acc[m][n] + bias'[n] − z_b'·rowsum_a'[m]. */
-static void fixup(const matmul_state *s, const int32_t *acc, const int32_t *biasp,
-                  const uint32_t *rowsum, void *out) {
-    for (int64_t m = 0; m < s->M; m++) {
-        for (int64_t n = 0; n < s->N; n++) {
-            uint32_t v = (uint32_t)acc[m * s->N + n] + (uint32_t)biasp[n] -
-                         (uint32_t)s->zb * rowsum[m];
-            int64_t at = m * s->N + n;
-            if (!s->requant) {
-                ((int32_t *)out)[at] = (int32_t)v;
-                continue;
-            }
-            int32_t r = irc_requant((int32_t)v, s->cp.mult[n], s->cp.shift[n], s->out_zp, s->lo,
-                                    s->hi);
-            if (s->out_signed) ((int8_t *)out)[at] = (int8_t)r;
-            else ((uint8_t *)out)[at] = (uint8_t)r;
-        }
-    }
 }
 
 irc_status op_qmatmul_run(irc_ctx *ctx, const irc_node *node) {
     const matmul_state *s = node->state;
     const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
     size_t esize = s->requant ? 1 : 4;
+    size_t nch = irc_round_up((size_t)s->N, 64);
     uint8_t *scratch = ctx->scratch;
-    uint8_t *acopy = NULL;
+    uint8_t *acopy = NULL, *bpack = NULL;
+    int32_t *colsum = NULL, *biasp = NULL, *rowbias = NULL;
     if (s->copy_a) {
         acopy = scratch;
         scratch += irc_round_up((size_t)(s->M * s->Kp), IRC_ALIGN);
     }
-    uint8_t *bpack = NULL;
-    int32_t *acc = NULL, *biasp = NULL;
-    uint32_t *colsum = NULL, *rowsum = NULL;
-    size_t nch = irc_round_up((size_t)s->N, 64);
     if (s->const_b != 1) {
         bpack = scratch;
         scratch += irc_round_up(s->packed_bytes, IRC_ALIGN);
-        acc = (int32_t *)scratch;
-        scratch += irc_round_up((size_t)(s->M * s->N) * 4, IRC_ALIGN);
-        colsum = (uint32_t *)scratch;
+        colsum = (int32_t *)scratch;
         scratch += irc_round_up(nch * 4, IRC_ALIGN);
         biasp = (int32_t *)scratch;
         scratch += irc_round_up(nch * 4, IRC_ALIGN);
-        rowsum = (uint32_t *)scratch;
+        rowbias = (int32_t *)scratch;
     }
     for (int64_t bi = 0; bi < s->batch; bi++) {
         int64_t ai = 0, bj = 0, rem = bi;
@@ -575,53 +549,49 @@ irc_status op_qmatmul_run(irc_ctx *ctx, const irc_node *node) {
         g.per_col = 1;
         g.out_zp = s->out_zp, g.lo = s->lo, g.hi = s->hi, g.out_signed = s->out_signed;
         g.m0 = 0, g.m1 = g.M, g.n0 = 0, g.n1 = g.N;
+        g.mult = s->requant ? s->cp.mult : NULL;
+        g.shift = s->cp.shift;
+        g.c = ym, g.ldc = (size_t)s->N;
         if (s->const_b == 1) {
             g.b = s->bpacked;
             g.bias = s->cp.bias;
-            g.mult = s->requant ? s->cp.mult : NULL;
-            g.shift = s->cp.shift;
-            g.c = ym, g.ldc = (size_t)s->N;
             run_gemm(ctx, s->f, &g);
             continue;
         }
-        /* b varies: pack it (or take the packed batch), fold what folds, fix up the rest */
-        const uint8_t *bsrc = bm;
+        /* b varies per batch: pack it (or take the packed batch of a constant) and fold
+         * its zero-point terms: bias'[n] = b[n] − z_a'·Σ_k b'[k][n] + K·z_a'·z_b',
+         * row_bias[m] = −z_b'·Σ_k a'[m][k] (all wrapping) */
         if (s->const_b == 2) {
             g.b = s->bpacked + (size_t)bj * s->packed_bytes;
         } else {
-            s->f->pack_b((int32_t)s->K, (int32_t)s->Kp, (int32_t)s->N, bsrc, (ptrdiff_t)s->N, 1,
+            s->f->pack_b((int32_t)s->K, (int32_t)s->Kp, (int32_t)s->N, bm, (ptrdiff_t)s->N, 1,
                          s->bmask, bpack);
             g.b = bpack;
         }
         memset(colsum, 0, nch * 4);
-        for (int64_t k = 0; k < s->K; k++)
+        for (int64_t k = 0; k < s->K; k++) {
+            const uint8_t *row = bm + k * s->N;
             for (int64_t n = 0; n < s->N; n++)
-                colsum[n] += (uint32_t)(int32_t)(int8_t)(bsrc[k * s->N + n] ^ s->bmask);
-        for (int64_t n = 0; n < s->N; n++) {
-            uint32_t bv = node->in[2] ? (uint32_t)((const int32_t *)node->in[2]->data)[n] : 0u;
-            biasp[n] = (int32_t)(bv - (uint32_t)s->za * colsum[n] +
-                                 (uint32_t)s->K * (uint32_t)s->za * (uint32_t)s->zb);
+                colsum[n] = (int32_t)((uint32_t)colsum[n] + (uint32_t)(int32_t)(int8_t)(row[n] ^ s->bmask));
         }
-        if (s->zb == 0) {
-            g.bias = biasp;
-            g.mult = s->requant ? s->cp.mult : NULL;
-            g.shift = s->cp.shift;
-            g.c = ym, g.ldc = (size_t)s->N;
-            run_gemm(ctx, s->f, &g);
-            continue;
-        }
-        for (int64_t m = 0; m < s->M; m++) {
-            uint32_t r = 0;   /* Σ_k a'_k in the activation domain (int8 or uint8 bytes) */
-            for (int64_t k = 0; k < s->K; k++) {
-                uint8_t v = am[m * s->K + k] ^ s->amask;
-                r += s->f->act_signed ? (uint32_t)(int32_t)(int8_t)v : (uint32_t)v;
+        const int32_t *bias = node->in[2] ? (const int32_t *)node->in[2]->data : NULL;
+        uint32_t kzz = (uint32_t)s->K * (uint32_t)s->za * (uint32_t)s->zb;
+        for (int64_t n = 0; n < s->N; n++)
+            biasp[n] = (int32_t)((bias ? (uint32_t)bias[n] : 0u) - (uint32_t)s->za * (uint32_t)colsum[n] + kzz);
+        g.bias = biasp;
+        if (s->zb != 0) {
+            for (int64_t m = 0; m < s->M; m++) {
+                const uint8_t *row = aop + m * (int64_t)g.lda;   /* already in the domain */
+                int32_t r = 0;
+                if (s->f->act_signed)
+                    for (int64_t k = 0; k < s->K; k++) r += (int8_t)row[k];
+                else
+                    for (int64_t k = 0; k < s->K; k++) r += row[k];
+                rowbias[m] = (int32_t)(0u - (uint32_t)s->zb * (uint32_t)r);
             }
-            rowsum[m] = r;
+            g.row_bias = rowbias;
         }
-        g.bias = NULL, g.mult = NULL;
-        g.c = acc, g.ldc = (size_t)s->N;
         run_gemm(ctx, s->f, &g);
-        fixup(s, acc, biasp, rowsum, ym);
     }
     return IRC_OK;
 }

@@ -1,8 +1,10 @@
 /*
  * session.c — the public API (irc_runtime.h): sessions, loading, running.
  */
+#define _POSIX_C_SOURCE 199309L   /* clock_gettime, for profiling */
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "kernels/kernels.h"
 #include "session.h"
@@ -112,6 +114,7 @@ irc_status irc_session_create(const irc_options *options, irc_session **out) {
 
 void irc_session_destroy(irc_session *s) {
     if (!s) return;
+    irc_free(&s->ctx, s->node_seconds);
     irc_unload(s);
     irc_pool_destroy(&s->ctx);
     s->allocator.free(s->allocator.user, s);
@@ -234,14 +237,42 @@ irc_status irc_session_get_output(const irc_session *s, int index, void *data, s
     return IRC_OK;
 }
 
+static double seconds_now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int irc_session_num_nodes(const irc_session *s) { return s && s->loaded ? (int)s->n_nodes : 0; }
+
+irc_status irc_session_node_profile(const irc_session *s, int index, const char **name,
+                                    const char **op, double *seconds) {
+    if (!s || !s->loaded || index < 0 || (uint32_t)index >= s->n_nodes) return IRC_ERR_ARGUMENT;
+    const irc_node *node = &s->nodes[index];
+    if (name) *name = node->name;
+    if (op) *op = node->op->name;
+    if (seconds) *seconds = s->node_seconds ? s->node_seconds[index] : 0.0;
+    return IRC_OK;
+}
+
 irc_status irc_session_run(irc_session *s) {
     if (!s) return IRC_ERR_ARGUMENT;
     if (!s->loaded) return irc_fail(&s->ctx, IRC_ERR_STATE, "no model is loaded");
     s->error[0] = 0;
+    if (s->opt.profile && !s->node_seconds) {
+        s->node_seconds = irc_calloc(&s->ctx, (size_t)s->n_nodes * sizeof(double));
+        if (!s->node_seconds) return irc_fail(&s->ctx, IRC_ERR_NO_MEMORY, "out of memory");
+    }
+    double t0 = s->node_seconds ? seconds_now() : 0.0;
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         const irc_node *node = &s->nodes[i];
         s->ctx.node = node;
         irc_status st = node->op->run(&s->ctx, node);
+        if (s->node_seconds) {
+            double t1 = seconds_now();
+            s->node_seconds[i] = t1 - t0;
+            t0 = t1;
+        }
         if (st != IRC_OK) {
             if (!s->error[0])
                 irc_fail(&s->ctx, st, "node %u '%s' (%s) failed: %s", node->index, node->name,

@@ -30,6 +30,7 @@ struct irc_session {
     int n_inputs, n_outputs;
     irc_tensor **inputs, **outputs;
 
+    double *node_seconds;         /* irc_options.profile: per node, the last run */
     uint8_t *arena;
     size_t arena_size;
     int arena_owned;

@@ -1,7 +1,7 @@
 /*
  * qgemm.h — the int8 GEMM family: C = requant(A·B + bias), one family per ISA.
  *
- *   acc[m][n] = bias[c] + Σ_{k<K} A[m][k] · B[k][n]     int32, wrapping (exact mod 2^32)
+ *   acc[m][n] = bias[c] (+ row_bias[m]) + Σ_{k<K} A[m][k] · B[k][n]   int32, wrapping
  *   C[m][n]   = clamp(MBQM(acc, mult[c], shift[c]) + out_zp, lo, hi)   (8-bit output)
  *             = acc                                                     (mult == NULL: int32)
  *   c = n when per_col, else m                          (fixedpoint.h has MBQM)
@@ -50,6 +50,9 @@ typedef struct irc_qgemm_args {
     void *c;                  /* C[m][n] at c + (m*ldc + n) * element size */
     size_t ldc;               /* elements */
     int32_t m0, m1, n0, n1;   /* the block to compute */
+    const int32_t *row_bias;  /* per_col only: acc += row_bias[m] as well (NULL: none); the
+                                 zero-point term −z_b·Σ_k a[m][k] of an activation × activation
+                                 product whose b has a zero point */
 } irc_qgemm_args;
 
 typedef struct irc_qgemm_family {

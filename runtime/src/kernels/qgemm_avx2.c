@@ -89,7 +89,7 @@ IRC_INLINE_AVX2 __m256i mbqm8(__m256i x, const rq8 *q) {
 
 /* Everything the epilogue needs besides the accumulators. */
 typedef struct epi {
-    const int32_t *bias, *mult, *shift;
+    const int32_t *bias, *mult, *shift, *row_bias;   /* row_bias: per_col only */
     int per_col;
     __m256i zp, lo_z, hi_z;         /* out_zp; the clamp bounds less out_zp (clamp_bounds) */
     uint8_t *c;                     /* C[m][n] of the tile's first row and column */
@@ -196,8 +196,9 @@ IRC_INLINE_AVX2 void tile(const uint8_t *a, size_t lda, const uint8_t *bp, int32
     for (int i = 0; i < rows; i++) {
         __m256i rb = _mm256_setzero_si256();
         if (!e->per_col && e->bias) rb = _mm256_set1_epi32(e->bias[e->m + i]);
+        __m256i rowb = e->row_bias ? _mm256_set1_epi32(e->row_bias[e->m + i]) : _mm256_setzero_si256();
 #pragma GCC unroll 2
-        for (int j = 0; j < NV; j++) acc[i][j] = e->per_col ? e->colbias[j] : rb;
+        for (int j = 0; j < NV; j++) acc[i][j] = e->per_col ? _mm256_add_epi32(e->colbias[j], rowb) : rb;
     }
     for (int32_t k0 = 0; k0 < K; k0 += KC) {
         int32_t kc = K - k0 < KC ? K - k0 : KC;
@@ -245,6 +246,7 @@ static IRC_TARGET_AVX2 void run(const irc_qgemm_args *p) {
     size_t esize = p->mult ? 1 : 4;
     epi e;
     e.bias = p->bias;
+    e.row_bias = p->per_col ? p->row_bias : NULL;
     e.mult = p->mult;
     e.shift = p->shift;
     e.per_col = p->per_col;

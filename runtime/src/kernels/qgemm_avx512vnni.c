@@ -147,7 +147,7 @@ IRC_INLINE_AVX512VNNI __m512i mbqm16(__m512i x, const rq16 *q) {
 
 /* Everything the epilogue needs besides the accumulators. */
 typedef struct epi {
-    const int32_t *bias, *mult, *shift;
+    const int32_t *bias, *mult, *shift, *row_bias;   /* row_bias: per_col only */
     int per_col;
     __m512i zp, lo_z, hi_z;         /* out_zp; the clamp bounds less out_zp (clamp_bounds) */
     uint8_t *c;                     /* C[m][n] of the tile's first row and column */
@@ -209,8 +209,9 @@ IRC_INLINE_AVX512VNNI void tile(const uint8_t *a, size_t lda, const uint8_t *bp,
     for (int i = 0; i < rows; i++) {
         __m512i rb = _mm512_setzero_si512();
         if (!e->per_col && e->bias) rb = _mm512_set1_epi32(e->bias[e->m + i]);
+        __m512i rowb = e->row_bias ? _mm512_set1_epi32(e->row_bias[e->m + i]) : _mm512_setzero_si512();
 #pragma GCC unroll 4
-        for (int j = 0; j < NV; j++) acc[i][j] = e->per_col ? e->colbias[j] : rb;
+        for (int j = 0; j < NV; j++) acc[i][j] = e->per_col ? _mm512_add_epi32(e->colbias[j], rowb) : rb;
     }
 #pragma GCC unroll 2
     for (int32_t k = 0; k < K; k += KR) {
@@ -256,6 +257,7 @@ static IRC_TARGET_AVX512VNNI void run(const irc_qgemm_args *p) {
     size_t esize = p->mult ? 1 : 4;
     epi e;
     e.bias = p->bias;
+    e.row_bias = p->per_col ? p->row_bias : NULL;
     e.mult = p->mult;
     e.shift = p->shift;
     e.per_col = p->per_col;

@@ -140,7 +140,9 @@ static void store_tile(const irc_qgemm_args *p, int32_t m, int mr, int32_t n, in
         if (!p->per_col) load_channels(p, row, &ch);
         size_t at = (size_t)row * p->ldc + (size_t)n;
         int32x4_t v[4];
-        for (int q = 0; q < 4; q++) v[q] = vaddq_s32(vld1q_s32(acc[r] + 4 * q), ch.bias[q]);
+        int32x4_t rowb = vdupq_n_s32(p->per_col && p->row_bias ? p->row_bias[row] : 0);
+        for (int q = 0; q < 4; q++)
+            v[q] = vaddq_s32(vaddq_s32(vld1q_s32(acc[r] + 4 * q), ch.bias[q]), rowb);
         if (!p->mult) {
             int32_t *c = (int32_t *)p->c + at, tmp[NR];
             int32_t *dst = nc == NR ? c : tmp;

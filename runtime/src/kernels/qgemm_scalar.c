@@ -33,6 +33,7 @@ void irc_qgemm_scalar_run(const irc_qgemm_args *p) {
             const uint8_t *bcol = bp + (size_t)n * p->K;
             int32_t c = p->per_col ? n : m;
             uint32_t acc = p->bias ? (uint32_t)p->bias[c] : 0u;
+            if (p->row_bias && p->per_col) acc += (uint32_t)p->row_bias[m];
             if (p->a_is_act) {          /* A uint8 activations, B int8 weights */
                 for (int32_t k = 0; k < p->K; k++)
                     acc += (uint32_t)((int32_t)arow[k] * (int32_t)(int8_t)bcol[k]);

@@ -127,6 +127,7 @@ typedef struct problem {
     uint8_t *b_src;
     ptrdiff_t rs, cs;
     int32_t *bias, *mult, *shift;              /* C_ch entries (unpadded) */
+    int32_t *row_bias;                         /* per_col problems: M entries, or NULL */
 } problem;
 
 /* matched: the channel is the weights' (per_col == a_is_act), as act_signed families need. */
@@ -184,6 +185,11 @@ static void problem_make(problem *pr, int matched) {
     pr->bias = xmalloc((size_t)C * 4);
     pr->mult = xmalloc((size_t)C * 4);
     pr->shift = xmalloc((size_t)C * 4);
+    pr->row_bias = NULL;             /* the activation × activation zero-point term */
+    if (pr->per_col && rng_int(0, 2) == 0) {
+        pr->row_bias = xmalloc((size_t)pr->M * 4);
+        for (int32_t m = 0; m < pr->M; m++) pr->row_bias[m] = pick_bias();
+    }
     int same = rng_int(0, 2) == 0;   /* per-tensor: one multiplier for every channel */
     for (int32_t c = 0; c < C; c++) {
         pr->bias[c] = pick_bias();
@@ -196,6 +202,7 @@ static void problem_free(problem *pr) {
     free(pr->a_full);
     free(pr->b_src);
     free(pr->bias);
+    free(pr->row_bias);
     free(pr->mult);
     free(pr->shift);
 }
@@ -285,6 +292,7 @@ static void run_family(const irc_qgemm_family *f, const problem *pr, int32_t m0,
     args.mult = kind == 0 ? NULL : mult;
     args.shift = kind == 0 ? NULL : shift;
     args.per_col = pr->per_col;
+    args.row_bias = pr->row_bias;
     args.out_zp = pr->out_zp;
     args.lo = pr->lo;
     args.hi = pr->hi;

@@ -169,7 +169,7 @@ static void check_family(const irc_qgemm_family *f, const problem *p, int *overf
     irc_qgemm_args args = {
         p->M, p->N, p->K, p->a, p->lda, packed, p->a_is_act,
         p->has_bias ? p->bias : NULL, p->out == OUT_I32 ? NULL : p->mult, p->shift, p->per_col,
-        p->out_zp, p->lo, p->hi, p->out == OUT_I8, c, p->ldc, p->m0, p->m1, p->n0, p->n1,
+        p->out_zp, p->lo, p->hi, p->out == OUT_I8, c, p->ldc, p->m0, p->m1, p->n0, p->n1, NULL,
     };
     f->run(&args);
 
@@ -241,7 +241,7 @@ static void check_scalar_twin(const problem *p) {
     irc_qgemm_args args = {
         q.M, q.N, q.K, q.a, q.lda, packed, q.a_is_act, bias,
         p->out == OUT_I32 ? NULL : p->mult, p->shift, p->per_col, p->out_zp, p->lo, p->hi,
-        p->out == OUT_I8, c, p->ldc, p->m0, p->m1, p->n0, p->n1,
+        p->out == OUT_I8, c, p->ldc, p->m0, p->m1, p->n0, p->n1, NULL,
     };
     f->run(&args);
     long bad = 0;
