@@ -4,4 +4,5 @@ One module per pass (or small family).  A pass is a frozen dataclass whose
 fields are its options, registered with :func:`irc.register_pass`.
 """
 
-from . import calibrate, dce, fold, fuse_activation, fuse_bn, noop_elim, plan_memory, quant, quant_tune  # noqa: F401
+from . import (calibrate, dce, fold, fuse_activation, fuse_bn, fuse_gelu,  # noqa: F401
+               noop_elim, plan_memory, quant, quant_tune)

@@ -91,7 +91,7 @@ ffibuilder.set_source(
     '#include "irc_runtime.h"',
     sources=[os.path.relpath(s) for s in SOURCES],
     include_dirs=[os.path.relpath(os.path.join(HERE, "include"))],
-    extra_compile_args=["-std=c99", "-O2", "-ffp-contract=off", "-DIRC_THREADS=1", "-pthread"],
+    extra_compile_args=["-std=c99", "-O3", "-ffp-contract=off", "-DIRC_THREADS=1", "-pthread"],
     libraries=["m", "pthread"],
 )
 

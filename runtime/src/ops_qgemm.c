@@ -123,6 +123,9 @@ typedef struct conv_state {
     int32_t sh, sw, pt, pl, dh, dw, lo, hi, zx, zx_dom, out_zp;
     uint8_t mask;
     int requant, pointwise, x_signed, out_signed;
+    int fc;                  /* 1×1 conv on a 1×1 image (SE blocks, heads): run as a
+                                fully connected layer, weights as B packed at load */
+    uint8_t *wpacked;        /* fc: B[k][o] = w[o][k], packed */
     const irc_qgemm_family *f;
     int8_t *w;               /* gemm: [OC][Kp] int8, zero-padded; depthwise: [C][KH][KW] */
     channel_params cp;       /* gemm: bias' (folded); depthwise: raw bias */
@@ -189,13 +192,17 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
     if (s.Kp > INT32_MAX || ohw > INT32_MAX || s.OC > INT32_MAX)
         return irc_node_fail(ctx, node, "the convolution is too large for int32 GEMM indices");
 
-    /* state: [conv_state][weights][bias][mult][shift] */
+    s.fc = !s.depthwise && s.pointwise && ohw == 1 && s.groups == 1;
+    size_t fc_bytes = s.fc ? s.f->packed_size((int32_t)s.Kp, (int32_t)s.OC) : 0;
+
+    /* state: [conv_state][weights][bias][mult][shift][fc: packed weights] */
     size_t wbytes = s.depthwise ? (size_t)(s.C * s.KH * s.KW) : (size_t)(s.OC * s.Kp);
     size_t nch = irc_round_up((size_t)s.OC, 64);
     carve c = {NULL, 0};
     take(&c, sizeof s);
     take(&c, wbytes);
     for (int i = 0; i < 3; i++) take(&c, nch * 4);
+    if (s.fc) take(&c, fc_bytes);
     c.base = irc_calloc(ctx, c.used);
     if (!c.base) return irc_fail(ctx, IRC_ERR_NO_MEMORY, "out of memory (conv weights)");
     c.used = 0;
@@ -205,6 +212,7 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
     st->cp.bias = take(&c, nch * 4);
     st->cp.mult = take(&c, nch * 4);
     st->cp.shift = take(&c, nch * 4);
+    st->wpacked = s.fc ? take(&c, fc_bytes) : NULL;
     node->state = c.base;
 
     /* weights to int8 (u8 with zero point 128 → xor 0x80), and their row sums */
@@ -227,7 +235,12 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
     if (s.depthwise) memset(wsum, 0, nch * 4);
     irc_free(ctx, wsum);
 
-    if (!s.depthwise) {
+    if (st->fc) {
+        /* out[o] = Σ_k x[k]·w[o][k]: A = the image's C bytes (one row), B = wᵀ packed once */
+        s.f->pack_b((int32_t)s.Kg, (int32_t)s.Kp, (int32_t)s.OC, (const uint8_t *)st->w, 1,
+                    (ptrdiff_t)s.Kp, 0, st->wpacked);
+        node->scratch = (size_t)s.Kp;     /* the image row in the kernel's domain, padded */
+    } else if (!s.depthwise) {
         st->col_bytes = s.pointwise ? 0 : (size_t)s.Kg * ohw;
         st->packed_bytes = s.f->packed_size((int32_t)s.Kp, (int32_t)ohw);
         node->scratch = irc_round_up(st->col_bytes, IRC_ALIGN) + st->packed_bytes;
@@ -235,14 +248,23 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
     return IRC_OK;
 }
 
-/* im2col of one group of one image: col[k = (c, i, j)][p = (oh, ow)] = x[c][ih][iw] or z_x. */
+/* im2col of one group of one image: col[k = (c, i, j)][p = (oh, ow)] = x[c][ih][iw] or z_x.
+ * For each tap (i, j) the columns whose input lies inside the row form one run
+ * ow ∈ [lo, hi) (copied, contiguous when the stride is 1); the rest is padding. */
 static void im2col(const conv_state *s, const uint8_t *x, uint8_t *col) {
     int64_t ohw = s->OH * s->OW;
     uint8_t pad = (uint8_t)s->zx;
-    for (int64_t c = 0; c < s->Cg; c++) {
-        const uint8_t *plane = x + c * s->H * s->W;
-        for (int64_t i = 0; i < s->KH; i++) {
-            for (int64_t j = 0; j < s->KW; j++) {
+    for (int64_t j = 0; j < s->KW; j++) {
+        /* ow*sw + j*dw − pl ∈ [0, W)  ⇔  lo <= ow < hi */
+        int64_t off = j * s->dw - s->pl;
+        int64_t lo = off >= 0 ? 0 : (-off + s->sw - 1) / s->sw;
+        int64_t hi = s->W - 1 - off < 0 ? 0 : (s->W - 1 - off) / s->sw + 1;
+        if (lo > s->OW) lo = s->OW;
+        if (hi > s->OW) hi = s->OW;
+        if (hi < lo) hi = lo;
+        for (int64_t c = 0; c < s->Cg; c++) {
+            const uint8_t *plane = x + c * s->H * s->W;
+            for (int64_t i = 0; i < s->KH; i++) {
                 uint8_t *row = col + ((c * s->KH + i) * s->KW + j) * ohw;
                 for (int64_t oh = 0; oh < s->OH; oh++) {
                     int64_t ih = oh * s->sh + i * s->dh - s->pt;
@@ -251,11 +273,14 @@ static void im2col(const conv_state *s, const uint8_t *x, uint8_t *col) {
                         memset(out, pad, (size_t)s->OW);
                         continue;
                     }
-                    const uint8_t *in = plane + ih * s->W;
-                    for (int64_t ow = 0; ow < s->OW; ow++) {
-                        int64_t iw = ow * s->sw + j * s->dw - s->pl;
-                        out[ow] = (iw < 0 || iw >= s->W) ? pad : in[iw];
+                    const uint8_t *in = plane + ih * s->W + off;
+                    memset(out, pad, (size_t)lo);
+                    if (s->sw == 1) {
+                        memcpy(out + lo, in + lo, (size_t)(hi - lo));
+                    } else {
+                        for (int64_t ow = lo; ow < hi; ow++) out[ow] = in[ow * s->sw];
                     }
+                    memset(out + hi, pad, (size_t)(s->OW - hi));
                 }
             }
         }
@@ -325,6 +350,26 @@ irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
                            s->out_zp, s->lo, s->hi, s->out_signed, yn, 0, (int32_t)s->C},
                           ctx->k->q8->dwconv};
             irc_parallel_for(ctx, s->C, 1, dw_range, &job);
+            continue;
+        }
+        if (s->fc) {
+            uint8_t *row = ctx->scratch;
+            for (int64_t k = 0; k < s->C; k++) row[k] = xn[k] ^ s->mask;
+            memset(row + s->C, 0, (size_t)(s->Kp - s->C));
+            irc_qgemm_args a;
+            memset(&a, 0, sizeof a);
+            a.M = 1, a.N = (int32_t)s->OC, a.K = (int32_t)s->Kp;
+            a.a = row, a.lda = (size_t)s->Kp;
+            a.b = s->wpacked;
+            a.a_is_act = 1;
+            a.bias = s->cp.bias;
+            a.mult = s->requant ? s->cp.mult : NULL;
+            a.shift = s->cp.shift;
+            a.per_col = 1;
+            a.out_zp = s->out_zp, a.lo = s->lo, a.hi = s->hi, a.out_signed = s->out_signed;
+            a.c = yn, a.ldc = (size_t)s->OC;
+            a.m0 = 0, a.m1 = 1, a.n0 = 0, a.n1 = a.N;
+            run_gemm(ctx, s->f, &a);
             continue;
         }
         uint8_t *col = ctx->scratch;

@@ -101,3 +101,14 @@ def test_pointwise_conv_on_a_large_plane():
 def test_clamped_requantization():
     g = qconv_graph(np.random.default_rng(3), clamp=(-128 + 40, 90))
     assert_same_everywhere(g, 3)
+
+
+@pytest.mark.parametrize("xdt", [DType.I8, DType.U8])
+def test_pointwise_conv_on_a_1x1_image_runs_as_fully_connected(xdt):
+    """Squeeze-excite and head convs (1×1 kernels on 1×1 images) take the FC path."""
+    g = qconv_graph(np.random.default_rng(4), C=67, OC=130, H=1, W=1, KH=1, KW=1,
+                    pads=(0, 0, 0, 0), xdt=xdt, ydt=DType.U8)
+    assert_same_everywhere(g, 4)
+    g = qconv_graph(np.random.default_rng(5), N=2, C=8, OC=5, H=1, W=1, KH=1, KW=1,
+                    pads=(0, 0, 0, 0), ydt=None)
+    assert_same_everywhere(g, 5)
