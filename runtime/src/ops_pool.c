@@ -53,6 +53,8 @@ typedef struct pool_state {
     int64_t planes, H, W, OH, OW;
     int32_t dh, dw, sh, sw, pt, pl;
     int32_t zp;                   /* qavgpool */
+    int32_t kh, kw;               /* window taps (maxpool's fast path) */
+    int full;                     /* every window lies inside the input (no padding taps) */
     pool_taps *rows, *cols;       /* [OH], [OW], after the struct in the same block */
 } pool_state;
 
@@ -140,6 +142,10 @@ static irc_status pool_prepare(irc_ctx *ctx, irc_node *node, int dilated, int *c
     s->H = H, s->W = W, s->OH = OH, s->OW = OW;
     s->dh = dh, s->dw = dw, s->sh = sh, s->sw = sw, s->pt = pt, s->pl = pl;
     s->zp = 0;
+    s->kh = kh, s->kw = kw;
+    s->full = 1;
+    for (int64_t i = 0; i < OH; i++) s->full &= s->rows[i].lo == 0 && s->rows[i].hi == kh;
+    for (int64_t i = 0; i < OW; i++) s->full &= s->cols[i].lo == 0 && s->cols[i].hi == kw;
     if (cip_out) *cip_out = cip;
     return IRC_OK;
 }
@@ -173,9 +179,42 @@ enum { POOL_MAX_F32, POOL_MAX_I8, POOL_MAX_U8, POOL_AVG_F32, POOL_AVG_I8, POOL_A
         }                                                                                     \
     }
 
+/* 8-bit max when every window is inside the input: the max over the window's rows first,
+ * for the whole row at once (contiguous, vectorizes), then over its columns. */
+#define MAX_ROW_FIRST 4096
+#define MAX_PLANE_FULL(T)                                                                     \
+    T tmp[MAX_ROW_FIRST];                                                                     \
+    for (int64_t oh = 0; oh < s->OH; oh++) {                                                  \
+        const T *r0 = x + TAP(oh, 0, s->sh, s->dh, s->pt) * s->W;                             \
+        for (int64_t w = 0; w < s->W; w++) tmp[w] = r0[w];                                    \
+        for (int32_t i = 1; i < s->kh; i++) {                                                 \
+            const T *r = x + TAP(oh, i, s->sh, s->dh, s->pt) * s->W;                          \
+            for (int64_t w = 0; w < s->W; w++) tmp[w] = r[w] > tmp[w] ? r[w] : tmp[w];        \
+        }                                                                                     \
+        T *yr = y + oh * s->OW;                                                               \
+        for (int64_t ow = 0; ow < s->OW; ow++) {                                              \
+            const T *t = tmp + TAP(ow, 0, s->sw, s->dw, s->pl);                               \
+            T m = t[0];                                                                       \
+            for (int32_t j = 1; j < s->kw; j++) m = t[j * s->dw] > m ? t[j * s->dw] : m;      \
+            yr[ow] = m;                                                                       \
+        }                                                                                     \
+    }
+
 static void max_plane_f32(const pool_state *s, const float *x, float *y) { MAX_PLANE(float) }
-static void max_plane_i8(const pool_state *s, const int8_t *x, int8_t *y) { MAX_PLANE(int8_t) }
-static void max_plane_u8(const pool_state *s, const uint8_t *x, uint8_t *y) { MAX_PLANE(uint8_t) }
+static void max_plane_i8(const pool_state *s, const int8_t *x, int8_t *y) {
+    if (s->full && s->W <= MAX_ROW_FIRST) {
+        MAX_PLANE_FULL(int8_t)
+        return;
+    }
+    MAX_PLANE(int8_t)
+}
+static void max_plane_u8(const pool_state *s, const uint8_t *x, uint8_t *y) {
+    if (s->full && s->W <= MAX_ROW_FIRST) {
+        MAX_PLANE_FULL(uint8_t)
+        return;
+    }
+    MAX_PLANE(uint8_t)
+}
 
 static void avg_plane_f32(const pool_state *s, const float *x, float *y) {
     for (int64_t oh = 0; oh < s->OH; oh++) {
