@@ -123,3 +123,15 @@ def test_pools_on_large_planes_threads():
         b = Builder()
         g = b.finish(b.op(op, b.input("x", t), **attrs))
         assert_runtime_matches(g, {"x": _x(dtype, shape, rng)}, rtol=1e-6, atol=1e-6)
+
+
+def test_maxpool_8bit_windows_inside_the_input():
+    """The row-first fast path (every window inside the input, no padding taps)."""
+    rng = np.random.default_rng(7)
+    for dtype in (DType.I8, DType.U8):
+        for attrs in (dict(kernel=[2, 2], strides=[2, 2]), dict(kernel=[3, 3], strides=[1, 1]),
+                      dict(kernel=[3, 2], strides=[2, 1], dilations=[2, 1]),
+                      dict(kernel=[2, 3], strides=[3, 2], ceil_mode=False)):
+            shape = (1, 5, 17, 23)
+            g = _build("nn.max_pool", TensorType(dtype, shape), dict(attrs))
+            assert_runtime_matches(g, {"x": _x(dtype, shape, rng)})
