@@ -126,6 +126,7 @@ def bench_model(name: str, threads: list[int], repeats: int) -> dict[str, Any]:
         times: dict[str, list[float]] = {k: [] for k in samplers}
         for _ in range(repeats):
             for k, s in samplers.items():
+                time.sleep(0.01)   # let the other library's spinning workers go to sleep
                 times[k].append(s())
         row["latency_ms"][t] = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
     return row

@@ -92,6 +92,7 @@ def interleaved(samplers: dict[str, Callable[[], float]], repeats: int) -> dict[
     times: dict[str, list[float]] = {k: [] for k in samplers}
     for _ in range(repeats):
         for k, s in samplers.items():
+            time.sleep(0.01)   # let the other library's spinning workers go to sleep
             times[k].append(s())
     return {k: float(np.median(v)) for k, v in times.items()}
 
