@@ -14,7 +14,9 @@
  *                          data (an out-of-range gather index).
  * After a successful prepare an op's run may rely on everything its prepare
  * checked: that is how a hostile file is kept from driving a kernel out of
- * bounds.
+ * bounds.  What the loader guarantees every op: tensors lie inside the arena or
+ * DATA, have nbytes = numel × element size, and their data is aligned to the
+ * element size (constants to 64 bytes).
  */
 #ifndef IRC_INTERNAL_H
 #define IRC_INTERNAL_H
@@ -160,6 +162,20 @@ irc_status irc_check_shape(irc_ctx *ctx, const irc_node *node, const irc_tensor 
 /* Fail unless t is a constant. */
 irc_status irc_check_const(irc_ctx *ctx, const irc_node *node, const irc_tensor *t,
                            const char *what);
+
+/* The geometry of a 2-D convolution node (qconv2d, conv2d): parameter words 0..8 are
+ * stride_h, stride_w, pad_top, pad_left, pad_bottom, pad_right, dil_h, dil_w, groups. */
+typedef struct irc_conv_geom {
+    int64_t N, C, H, W, OC, KH, KW, OH, OW, groups, Cg, OCg, Kg;
+    int32_t sh, sw, pt, pl, pb, pr, dh, dw;
+    int pointwise;                /* 1×1 kernel, stride 1, no padding */
+} irc_conv_geom;
+/* Check the words against x [N,C,H,W] and w [OC,C/groups,KH,KW] (both 4-D) — strides and
+ * dilations 1..2^20, pads 0..2^20, groups dividing both channel counts, the kernel inside the
+ * padded input — and y against [N, OC, OH, OW] with
+ *   OH = (H + pt + pb − dh·(KH − 1) − 1) / sh + 1,   OW likewise. */
+irc_status irc_conv_geometry(irc_ctx *ctx, const irc_node *node, const irc_tensor *x,
+                             const irc_tensor *w, const irc_tensor *y, irc_conv_geom *g);
 
 #define IRC_TRY(expr) do { irc_status s_ = (expr); if (s_ != IRC_OK) return s_; } while (0)
 

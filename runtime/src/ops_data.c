@@ -30,19 +30,6 @@ static irc_status check_same_dtype(irc_ctx *ctx, const irc_node *node, const irc
     return IRC_OK;
 }
 
-/* Every operand aligned to its element size.  (The loader checks arena offsets only for
- * bounds; plan-memory writes 64-aligned ones, a hostile file need not.) */
-static irc_status check_aligned(irc_ctx *ctx, const irc_node *node) {
-    for (int i = 0; i < node->n_in + node->n_out; i++) {
-        const irc_tensor *t = i < node->n_in ? node->in[i] : node->out[i - node->n_in];
-        size_t es = t ? irc_dtype_size(t->dtype) : 1;
-        if (es > 1 && (uintptr_t)t->data % es)
-            return irc_node_fail(ctx, node, "tensor '%s' is not aligned to its %zu-byte elements",
-                                 t->name, es);
-    }
-    return IRC_OK;
-}
-
 /* Row-major element strides of t. */
 static void strides_of(const irc_tensor *t, int64_t *stride) {
     int64_t s = 1;
@@ -133,7 +120,6 @@ static irc_status scopy_node_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_copy_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 0));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     if (x->nbytes != y->nbytes)
@@ -155,7 +141,6 @@ irc_status op_copy_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_transpose_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, -1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     const int32_t *perm = node->params;
@@ -232,7 +217,6 @@ static irc_status parts_prepare(irc_ctx *ctx, irc_node *node, const irc_tensor *
 
 irc_status op_concat_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, -1, 1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     return parts_prepare(ctx, node, node->out[0], node->in, node->n_in, "input");
 }
 
@@ -253,7 +237,6 @@ irc_status op_concat_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_split_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, -1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     return parts_prepare(ctx, node, node->in[0], node->out, node->n_out, "output");
 }
@@ -280,7 +263,6 @@ irc_status op_split_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_slice_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, -1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int r = x->rank;
@@ -318,7 +300,6 @@ irc_status op_slice_run(irc_ctx *ctx, const irc_node *node) { return scopy_node_
 
 irc_status op_expand_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 0));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     IRC_TRY(check_same_dtype(ctx, node, y, x));
@@ -359,7 +340,6 @@ typedef struct pad_state {
 
 irc_status op_pad_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, -1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int r = x->rank;
@@ -446,7 +426,6 @@ irc_status op_pad_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_gather_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *ix = node->in[1], *y = node->out[0];
@@ -504,7 +483,6 @@ irc_status op_gather_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_cast_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 0));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     return irc_check_shape(ctx, node, y, "output", x->rank, x->dims);

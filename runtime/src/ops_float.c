@@ -25,7 +25,6 @@
 #include "kernels/kernels.h"
 #include "kernels/sgemm.h"
 
-#define MAX_SPATIAL (1 << 20)   /* strides, pads, dilations: sane upper bounds */
 
 /* Carve 64-aligned pieces out of one allocation (sized by a first pass with base NULL). */
 typedef struct carve {
@@ -48,20 +47,6 @@ static irc_status no_memory(irc_ctx *ctx, const irc_node *node) {
 static void *alloc_state(irc_ctx *ctx, irc_node *node, size_t bytes) {
     node->state = irc_calloc(ctx, bytes);
     return node->state;
-}
-
-/* Every present operand aligned to its element size.  (The loader bounds arena offsets but
- * does not align them; a misaligned float access is undefined behaviour in C.) */
-static irc_status check_aligned(irc_ctx *ctx, const irc_node *node) {
-    for (int i = 0; i < node->n_in + node->n_out; i++) {
-        const irc_tensor *t = i < node->n_in ? node->in[i] : node->out[i - node->n_in];
-        if (!t) continue;
-        size_t e = irc_dtype_size(t->dtype);
-        if (e && (uintptr_t)t->data % e)
-            return irc_node_fail(ctx, node, "tensor '%s' is not aligned to its %zu-byte elements",
-                                 t->name, e);
-    }
-    return IRC_OK;
 }
 
 /* Clamp bounds of a float result: never NaN (the writer emits ±inf for none). */
@@ -201,7 +186,6 @@ static int is_logic(int op) { return op >= IRC_F32_AND && op <= IRC_F32_XOR; }
 
 irc_status op_binary_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 3));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
@@ -336,7 +320,6 @@ typedef struct unary_state {
 
 irc_status op_unary_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 3));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int op = node->params[0];
@@ -417,7 +400,6 @@ typedef struct where_state {
 
 irc_status op_where_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 0));
-    IRC_TRY(check_aligned(ctx, node));
     for (int i = 0; i < 3; i++) IRC_TRY(irc_check_present(ctx, node, i));
     const irc_tensor *c = node->in[0], *a = node->in[1], *b = node->in[2], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, c, "cond", IRC_BOOL, 0));
@@ -490,7 +472,6 @@ typedef struct softmax_state {
 
 irc_status op_softmax_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 2));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
@@ -594,7 +575,6 @@ static int expand_to(const irc_tensor *t, const irc_tensor *x, int axis, int64_t
 
 irc_status op_layernorm_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 2));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *sc = node->in[1], *bi = node->in[2], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
@@ -672,7 +652,6 @@ typedef struct reduce_state {
 
 irc_status op_reduce_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 3));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int op = node->params[0], keep = node->params[1], n_axes = node->params[2];
@@ -884,7 +863,6 @@ static int batch_strides(const int64_t *dims, int tb, const matmul_state *s, int
 
 irc_status op_matmul_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 2));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *bias = node->in[2], *y = node->out[0];
@@ -1031,44 +1009,21 @@ typedef struct conv_state {
 
 irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 11));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out[0];
-    const int32_t *p = node->params;
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
     IRC_TRY(irc_check_dtype(ctx, node, w, "weights", IRC_F32, 0));
     IRC_TRY(irc_check_dtype(ctx, node, y, "output", IRC_F32, 0));
     IRC_TRY(irc_check_const(ctx, node, w, "weights"));
-    if (x->rank != 4 || w->rank != 4)
-        return irc_node_fail(ctx, node, "input and weights must be 4-D (NCHW, [OC, C/g, KH, KW])");
     conv_state s;
     memset(&s, 0, sizeof s);
-    s.N = x->dims[0], s.C = x->dims[1], s.H = x->dims[2], s.W = x->dims[3];
-    s.OC = w->dims[0], s.KH = w->dims[2], s.KW = w->dims[3];
-    s.sh = p[0], s.sw = p[1], s.pt = p[2], s.pl = p[3];
-    int32_t pb = p[4], pr = p[5];
-    s.dh = p[6], s.dw = p[7], s.groups = p[8];
+    irc_conv_geom g;
+    IRC_TRY(irc_conv_geometry(ctx, node, x, w, y, &g));
+    s.N = g.N, s.C = g.C, s.H = g.H, s.W = g.W, s.OC = g.OC, s.KH = g.KH, s.KW = g.KW;
+    s.OH = g.OH, s.OW = g.OW, s.groups = g.groups;
+    s.sh = g.sh, s.sw = g.sw, s.pt = g.pt, s.pl = g.pl, s.dh = g.dh, s.dw = g.dw;
     IRC_TRY(clamp_params(ctx, node, 9, &s.lo, &s.hi));
-    if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1 || s.sh > MAX_SPATIAL || s.sw > MAX_SPATIAL ||
-        s.dh > MAX_SPATIAL || s.dw > MAX_SPATIAL)
-        return irc_node_fail(ctx, node, "strides and dilations must be 1..2^20");
-    if (s.pt < 0 || s.pl < 0 || pb < 0 || pr < 0 || s.pt > MAX_SPATIAL || s.pl > MAX_SPATIAL ||
-        pb > MAX_SPATIAL || pr > MAX_SPATIAL)
-        return irc_node_fail(ctx, node, "pads must be 0..2^20");
-    if (s.groups < 1 || s.C % s.groups || s.OC % s.groups || w->dims[1] != s.C / s.groups)
-        return irc_node_fail(ctx, node, "groups %lld do not fit %lld input and %lld output "
-                             "channels with weights [%lld,%lld,..]", (long long)s.groups,
-                             (long long)s.C, (long long)s.OC, (long long)w->dims[0],
-                             (long long)w->dims[1]);
-    /* OH = (H + pt + pb − dh·(KH − 1) − 1) / sh + 1, likewise OW */
-    int64_t span_h = (s.KH - 1) * s.dh + 1, span_w = (s.KW - 1) * s.dw + 1;
-    int64_t room_h = s.H + s.pt + pb - span_h, room_w = s.W + s.pl + pr - span_w;
-    if (room_h < 0 || room_w < 0)
-        return irc_node_fail(ctx, node, "the kernel does not fit the padded input");
-    s.OH = room_h / s.sh + 1, s.OW = room_w / s.sw + 1;
-    int64_t ydims[4] = {s.N, s.OC, s.OH, s.OW};
-    IRC_TRY(irc_check_shape(ctx, node, y, "output", 4, ydims));
     if (b) {
         int64_t bd[1] = {s.OC};
         IRC_TRY(irc_check_const(ctx, node, b, "bias"));
@@ -1076,13 +1031,11 @@ irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
         IRC_TRY(irc_check_shape(ctx, node, b, "bias", 1, bd));
         s.bias = b->data;
     }
-    s.Cg = s.C / s.groups, s.OCg = s.OC / s.groups;
-    s.Kg = s.Cg * s.KH * s.KW;
+    s.Cg = g.Cg, s.OCg = g.OCg, s.Kg = g.Kg;
     s.w = w->data;
     s.f = ctx->k->sgemm;
     s.depthwise = s.Cg == 1 && s.groups > 1;
-    s.pointwise = s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
-                  pb == 0 && pr == 0;
+    s.pointwise = g.pointwise;
     int64_t ohw = s.OH * s.OW;
     if (s.Kg > INT32_MAX || ohw > INT32_MAX || s.OC > INT32_MAX || s.H * s.W > INT32_MAX)
         return irc_node_fail(ctx, node, "the convolution is too large for int32 GEMM indices");

@@ -30,19 +30,6 @@
 
 #define MAX_WINDOW (1 << 24)      /* kernel, stride, dilation, pads: sane upper bounds */
 
-/* Every operand aligned to its element size.  (The loader checks arena offsets only for
- * bounds; plan-memory writes 64-aligned ones, a hostile file need not.) */
-static irc_status check_aligned(irc_ctx *ctx, const irc_node *node) {
-    for (int i = 0; i < node->n_in + node->n_out; i++) {
-        const irc_tensor *t = i < node->n_in ? node->in[i] : node->out[i - node->n_in];
-        size_t es = t ? irc_dtype_size(t->dtype) : 1;
-        if (es > 1 && (uintptr_t)t->data % es)
-            return irc_node_fail(ctx, node, "tensor '%s' is not aligned to its %zu-byte elements",
-                                 t->name, es);
-    }
-    return IRC_OK;
-}
-
 /* Per output position along one axis: its valid taps [lo, hi) and (average pools) count. */
 typedef struct pool_taps {
     int32_t lo, hi;
@@ -283,7 +270,6 @@ static irc_status pool_run(irc_ctx *ctx, const irc_node *node, int kind) {
 
 irc_status op_qavgpool_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 10));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_I8, IRC_U8, 0));
@@ -307,7 +293,6 @@ irc_status op_qavgpool_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_maxpool_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 11));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_dtype(ctx, node, node->in[0], "input", IRC_F32, IRC_I8, IRC_U8, 0));
     return pool_prepare(ctx, node, 1, NULL);
@@ -324,7 +309,6 @@ irc_status op_maxpool_run(irc_ctx *ctx, const irc_node *node) {
 
 irc_status op_avgpool_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 10));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_dtype(ctx, node, node->in[0], "input", IRC_F32, 0));
     return pool_prepare(ctx, node, 0, NULL);
@@ -379,7 +363,6 @@ static void gpool_range(void *arg, int64_t p0, int64_t p1) {
 
 irc_status op_globalpool_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int kind = node->params[0];

@@ -36,19 +36,6 @@ static int q8_type(irc_dtype d) {
     return d == IRC_I8 ? IRC_Q8_I8 : d == IRC_U8 ? IRC_Q8_U8 : IRC_Q8_I32;
 }
 
-/* Every operand aligned to its element size.  (The loader checks arena offsets only for
- * bounds; plan-memory writes 64-aligned ones, a hostile file need not.) */
-static irc_status check_aligned(irc_ctx *ctx, const irc_node *node) {
-    for (int i = 0; i < node->n_in + node->n_out; i++) {
-        const irc_tensor *t = i < node->n_in ? node->in[i] : node->out[i - node->n_in];
-        size_t es = t ? irc_dtype_size(t->dtype) : 1;
-        if (es > 1 && (uintptr_t)t->data % es)
-            return irc_node_fail(ctx, node, "tensor '%s' is not aligned to its %zu-byte elements",
-                                 t->name, es);
-    }
-    return IRC_OK;
-}
-
 /* An 8-bit operand quantized per tensor. */
 static irc_status check_q8_tensor(irc_ctx *ctx, const irc_node *node, const irc_tensor *t,
                                   const char *what) {
@@ -160,7 +147,6 @@ static void quantize_range(void *arg, int64_t i0, int64_t i1) {
 
 irc_status op_quantize_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 1, 1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_F32, 0));
@@ -236,7 +222,6 @@ static void dequant_range(void *arg, int64_t r0, int64_t r1) {
 
 irc_status op_dequantize_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 1));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     const irc_tensor *x = node->in[0], *y = node->out[0];
     int axis = node->params[0];
@@ -338,7 +323,6 @@ static void requant_flat(void *arg, int64_t i0, int64_t i1) {
 
 irc_status op_requantize_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 3, 1, 5));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *y = node->out[0], *p1 = node->in[1], *p2 = node->in[2];
@@ -528,7 +512,6 @@ static irc_status qbin_alloc(irc_ctx *ctx, irc_node *node, const qbin_state *s) 
 
 irc_status op_qadd_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 9));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
@@ -583,7 +566,6 @@ static void qmul_range(void *arg, int64_t o0, int64_t o1) {
 
 irc_status op_qmul_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 5));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *a = node->in[0], *b = node->in[1], *y = node->out[0];
@@ -637,7 +619,6 @@ static void lut_range(void *arg, int64_t i0, int64_t i1) {
 
 irc_status op_qlut_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_arity(ctx, node, 2, 1, 0));
-    IRC_TRY(check_aligned(ctx, node));
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *t = node->in[1], *y = node->out[0];

@@ -30,7 +30,6 @@
 #include "kernels/q8.h"
 #include "kernels/qgemm.h"
 
-#define MAX_SPATIAL (1 << 20)   /* strides, pads, dilations: sane upper bounds */
 
 /* Carve 64-aligned pieces out of one allocation. */
 typedef struct carve {
@@ -137,38 +136,19 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out[0];
-    const int32_t *p = node->params;
     IRC_TRY(irc_check_dtype(ctx, node, x, "input", IRC_I8, IRC_U8, 0));
     if (x->quant != IRC_QUANT_TENSOR || x->rank != 4)
         return irc_node_fail(ctx, node, "input '%s' must be 4-D and quantized per tensor", x->name);
     IRC_TRY(irc_check_const(ctx, node, w, "weights"));
     IRC_TRY(check_weights(ctx, node, w));
-    if (w->rank != 4) return irc_node_fail(ctx, node, "weights '%s' must be 4-D", w->name);
     conv_state s;
     memset(&s, 0, sizeof s);
-    s.N = x->dims[0], s.C = x->dims[1], s.H = x->dims[2], s.W = x->dims[3];
-    s.OC = w->dims[0], s.KH = w->dims[2], s.KW = w->dims[3];
-    s.sh = p[0], s.sw = p[1], s.pt = p[2], s.pl = p[3];
-    int32_t pb = p[4], pr = p[5];
-    s.dh = p[6], s.dw = p[7], s.groups = p[8], s.lo = p[9], s.hi = p[10];
-    if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1 || s.sh > MAX_SPATIAL || s.sw > MAX_SPATIAL ||
-        s.dh > MAX_SPATIAL || s.dw > MAX_SPATIAL)
-        return irc_node_fail(ctx, node, "strides and dilations must be 1..2^20");
-    if (s.pt < 0 || s.pl < 0 || pb < 0 || pr < 0 || s.pt > MAX_SPATIAL || s.pl > MAX_SPATIAL ||
-        pb > MAX_SPATIAL || pr > MAX_SPATIAL)
-        return irc_node_fail(ctx, node, "pads must be 0..2^20");
-    if (s.groups < 1 || s.C % s.groups || s.OC % s.groups || w->dims[1] != s.C / s.groups)
-        return irc_node_fail(ctx, node, "groups %lld do not fit %lld input and %lld output "
-                             "channels with weights [%lld,%lld,..]", (long long)s.groups,
-                             (long long)s.C, (long long)s.OC, (long long)w->dims[0],
-                             (long long)w->dims[1]);
-    int64_t span_h = (s.KH - 1) * s.dh + 1, span_w = (s.KW - 1) * s.dw + 1;
-    int64_t room_h = s.H + s.pt + pb - span_h, room_w = s.W + s.pl + pr - span_w;
-    if (room_h < 0 || room_w < 0)
-        return irc_node_fail(ctx, node, "the kernel does not fit the padded input");
-    s.OH = room_h / s.sh + 1, s.OW = room_w / s.sw + 1;
-    int64_t ydims[4] = {s.N, s.OC, s.OH, s.OW};
-    IRC_TRY(irc_check_shape(ctx, node, y, "output", 4, ydims));
+    irc_conv_geom g;
+    IRC_TRY(irc_conv_geometry(ctx, node, x, w, y, &g));
+    s.N = g.N, s.C = g.C, s.H = g.H, s.W = g.W, s.OC = g.OC, s.KH = g.KH, s.KW = g.KW;
+    s.OH = g.OH, s.OW = g.OW, s.groups = g.groups;
+    s.sh = g.sh, s.sw = g.sw, s.pt = g.pt, s.pl = g.pl, s.dh = g.dh, s.dw = g.dw;
+    s.lo = node->params[9], s.hi = node->params[10];
     if (b) {
         int64_t bd[1] = {s.OC};
         IRC_TRY(irc_check_const(ctx, node, b, "bias"));
@@ -176,16 +156,14 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
         IRC_TRY(irc_check_shape(ctx, node, b, "bias", 1, bd));
     }
     IRC_TRY(check_requant(ctx, node, 3, 4, s.OC, y, s.lo, s.hi, &s.requant));
-    s.Cg = s.C / s.groups, s.OCg = s.OC / s.groups;
-    s.Kg = s.Cg * s.KH * s.KW;
+    s.Cg = g.Cg, s.OCg = g.OCg, s.Kg = g.Kg;
     s.zx = x->zero_point;
     s.x_signed = x->dtype == IRC_I8;
     s.out_signed = y->dtype == IRC_I8;
     s.out_zp = s.requant ? y->zero_point : 0;
     s.f = ctx->k->qgemm;
     s.depthwise = s.requant && s.groups == s.C && s.OC == s.C && ctx->k->q8->dwconv != NULL;
-    s.pointwise = s.KH == 1 && s.KW == 1 && s.sh == 1 && s.sw == 1 && s.pt == 0 && s.pl == 0 &&
-                  pb == 0 && pr == 0;
+    s.pointwise = g.pointwise;
     act_domain(s.f, x, &s.mask, &s.zx_dom);
     s.Kp = (int64_t)irc_round_up((size_t)s.Kg, (size_t)s.f->kr);
     size_t ohw = (size_t)(s.OH * s.OW);

@@ -147,3 +147,42 @@ irc_status irc_check_const(irc_ctx *ctx, const irc_node *node, const irc_tensor 
         return irc_node_fail(ctx, node, "%s '%s' must be a constant", what, t->name);
     return IRC_OK;
 }
+
+/* --- convolution geometry ---------------------------------------------------------------------- */
+
+#define MAX_SPATIAL (1 << 20)
+
+irc_status irc_conv_geometry(irc_ctx *ctx, const irc_node *node, const irc_tensor *x,
+                             const irc_tensor *w, const irc_tensor *y, irc_conv_geom *g) {
+    const int32_t *p = node->params;
+    if (x->rank != 4 || w->rank != 4)
+        return irc_node_fail(ctx, node, "input and weights must be 4-D (NCHW, [OC, C/g, KH, KW])");
+    memset(g, 0, sizeof *g);
+    g->N = x->dims[0], g->C = x->dims[1], g->H = x->dims[2], g->W = x->dims[3];
+    g->OC = w->dims[0], g->KH = w->dims[2], g->KW = w->dims[3];
+    g->sh = p[0], g->sw = p[1], g->pt = p[2], g->pl = p[3], g->pb = p[4], g->pr = p[5];
+    g->dh = p[6], g->dw = p[7], g->groups = p[8];
+    if (g->sh < 1 || g->sw < 1 || g->dh < 1 || g->dw < 1 || g->sh > MAX_SPATIAL ||
+        g->sw > MAX_SPATIAL || g->dh > MAX_SPATIAL || g->dw > MAX_SPATIAL)
+        return irc_node_fail(ctx, node, "strides and dilations must be 1..2^20");
+    if (g->pt < 0 || g->pl < 0 || g->pb < 0 || g->pr < 0 || g->pt > MAX_SPATIAL ||
+        g->pl > MAX_SPATIAL || g->pb > MAX_SPATIAL || g->pr > MAX_SPATIAL)
+        return irc_node_fail(ctx, node, "pads must be 0..2^20");
+    if (g->groups < 1 || g->C % g->groups || g->OC % g->groups || w->dims[1] != g->C / g->groups)
+        return irc_node_fail(ctx, node, "groups %lld do not fit %lld input and %lld output "
+                             "channels with weights [%lld,%lld,..]", (long long)g->groups,
+                             (long long)g->C, (long long)g->OC, (long long)w->dims[0],
+                             (long long)w->dims[1]);
+    int64_t span_h = (g->KH - 1) * g->dh + 1, span_w = (g->KW - 1) * g->dw + 1;
+    int64_t room_h = g->H + g->pt + g->pb - span_h, room_w = g->W + g->pl + g->pr - span_w;
+    if (room_h < 0 || room_w < 0)
+        return irc_node_fail(ctx, node, "the kernel does not fit the padded input");
+    g->OH = room_h / g->sh + 1, g->OW = room_w / g->sw + 1;
+    int64_t ydims[4] = {g->N, g->OC, g->OH, g->OW};
+    IRC_TRY(irc_check_shape(ctx, node, y, "output", 4, ydims));
+    g->Cg = g->C / g->groups, g->OCg = g->OC / g->groups;
+    g->Kg = g->Cg * g->KH * g->KW;
+    g->pointwise = g->KH == 1 && g->KW == 1 && g->sh == 1 && g->sw == 1 && g->pt == 0 &&
+                   g->pl == 0 && g->pb == 0 && g->pr == 0;
+    return IRC_OK;
+}
