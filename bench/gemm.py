@@ -15,9 +15,12 @@ ONNX model with the same node.  The peers, per the issue:
   with both unset, in a subprocess).
 
 Timing: both sides run on inputs bound once (irc ``Session.invoke``, onnxruntime
-``run_with_iobinding``), so what is timed is one call into each library.  The
-two are interleaved (irc, then onnxruntime, per sample) and each figure is the
-median of ``--repeats`` samples of enough calls to last ≥ 2 ms.  GOP/s counts 2
+``run_with_iobinding``), so what is timed is one call into each library, each
+sample enough calls to last ≥ 2 ms, each figure a median.  One thread: the two
+libraries interleaved sample by sample in this process (``--repeats`` samples).
+Two threads: each configuration in fresh processes, alternating, three rounds
+(``bench/timing.py``: idle worker threads of one library would otherwise spin on
+the cores the other is being timed on).  GOP/s counts 2
 ops per multiply-accumulate.  "% peak" is against the core's peak measured next
 to each row by ``bench/peak.c`` (register-only ``vpdpbusd`` / FMA loops on zmm,
 compiled here with gcc), times the thread count: this VM's clock moves by 2×, and
@@ -36,11 +39,12 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+from timing import CALLS, isolated, sampler  # noqa: E402
 
 SHAPES = [(1, 768, 768), (128, 768, 768), (128, 768, 3072), (3136, 64, 64), (196, 1152, 128),
           (49, 4608, 512)]
@@ -72,29 +76,26 @@ def peak_now(dtype: str) -> float:
     return PEAK_DOC[dtype]
 
 
-def _timer(fn: Callable[[], None], min_time: float = 2e-3) -> Callable[[], float]:
-    """A sampler returning seconds per call, over enough calls to last min_time."""
-    fn()
-    t0 = time.perf_counter()
-    fn()
-    once = max(time.perf_counter() - t0, 1e-7)
-    calls = max(1, int(min_time / once))
-
-    def sample() -> float:
-        t = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        return (time.perf_counter() - t) / calls
-    return sample
-
-
-def interleaved(samplers: dict[str, Callable[[], float]], repeats: int) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in samplers}
-    for _ in range(repeats):
-        for k, s in samplers.items():
-            time.sleep(0.01)   # let the other library's spinning workers go to sleep
-            times[k].append(s())
-    return {k: float(np.median(v)) for k, v in times.items()}
+def measure(models: dict[str, tuple[str, bytes]], feed: np.ndarray, threads: int,
+            repeats: int) -> dict[str, float]:
+    """Median seconds per call of each ``name: (lib, model bytes)`` on input ``a``.  One
+    thread: all in this process, interleaved sample by sample.  More threads: each
+    configuration in fresh processes, alternating (bench/timing.py explains why)."""
+    feeds = {"a": feed}
+    if threads == 1:
+        samplers = {k: sampler(CALLS[lib](blob, feeds, 1)) for k, (lib, blob) in models.items()}
+        times: dict[str, list[float]] = {k: [] for k in samplers}
+        for _ in range(repeats):
+            for k, smp in samplers.items():
+                times[k].append(smp())
+        return {k: float(np.median(v)) for k, v in times.items()}
+    d = Path(tempfile.mkdtemp(prefix="irc-gemm-"))
+    configs = {}
+    for k, (lib, blob) in models.items():
+        path = d / f"{k}.{'ircm' if lib == 'irc' else 'onnx'}"
+        path.write_bytes(blob)
+        configs[k] = (lib, str(path), threads)
+    return isolated(configs, feeds, rounds=3, samples=max(3, repeats // 3), workdir=d)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -161,26 +162,6 @@ def ort_model(kind: str, M: int, K: int, N: int, rng: np.random.Generator) -> by
     return model.SerializeToString()
 
 
-def ort_sampler(blob: bytes, feed: np.ndarray, threads: int) -> Callable[[], float]:
-    import onnxruntime as ort
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    sess = ort.InferenceSession(blob, so, providers=["CPUExecutionProvider"])
-    binding = sess.io_binding()
-    binding.bind_cpu_input("a", feed)
-    binding.bind_output("y")
-    return _timer(lambda: sess.run_with_iobinding(binding))
-
-
-def irc_sampler(blob: bytes, feed: np.ndarray, threads: int) -> Callable[[], float]:
-    from irc.runtime import Session
-    s = Session(blob, num_threads=threads)
-    s.set_inputs({"a": feed})
-    return _timer(s.invoke)
-
-
 _NUMPY_CHILD = r"""
 import json, sys, time, numpy as np
 M, K, N, repeats = map(int, sys.argv[1:5])
@@ -222,14 +203,12 @@ def bench_int8(threads: int, repeats: int, rows: list[dict]) -> None:
     for M, K, N in SHAPES:
         rng = np.random.default_rng(0)
         feed = rng.integers(0, 256, (M, K)).astype(np.uint8)
-        samplers = {
-            "irc_q": irc_sampler(irc_int8(M, K, N, True, rng), feed, threads),
-            "ort_q": ort_sampler(ort_model("QLinearMatMul", M, K, N, rng), feed, threads),
-            "irc_i": irc_sampler(irc_int8(M, K, N, False, rng), feed, threads),
-            "ort_i": ort_sampler(ort_model("MatMulInteger", M, K, N, rng), feed, threads),
-        }
+        models = {"irc_q": ("irc", irc_int8(M, K, N, True, rng)),
+                  "ort_q": ("ort", ort_model("QLinearMatMul", M, K, N, rng)),
+                  "irc_i": ("irc", irc_int8(M, K, N, False, rng)),
+                  "ort_i": ("ort", ort_model("MatMulInteger", M, K, N, rng))}
         peak = peak_now("int8") * threads
-        t = interleaved(samplers, repeats)
+        t = measure(models, feed, threads, repeats)
         g = {k: gops(M, K, N, v) for k, v in t.items()}
         row = {"dtype": "int8", "threads": threads, "shape": [M, K, N], "peak_now": peak,
                **{f"gops_{k}": v for k, v in g.items()}}
@@ -247,10 +226,10 @@ def bench_f32(threads: int, repeats: int, rows: list[dict]) -> None:
     for M, K, N in SHAPES:
         rng = np.random.default_rng(0)
         a = rng.standard_normal((M, K)).astype(np.float32)
-        samplers = {"irc": irc_sampler(irc_f32(M, K, N, rng), a, threads),
-                    "ort": ort_sampler(ort_model("f32", M, K, N, rng), a, threads)}
+        models = {"irc": ("irc", irc_f32(M, K, N, rng)),
+                  "ort": ("ort", ort_model("f32", M, K, N, rng))}
         peak = peak_now("f32") * threads
-        t = interleaved(samplers, repeats)
+        t = measure(models, a, threads, repeats)
         g = {k: gops(M, K, N, v) for k, v in t.items()}
         if threads == 1:
             g["numpy"] = gops(M, K, N, numpy_seconds(M, K, N, repeats, unset=False))
