@@ -2,13 +2,15 @@
 
 :func:`lower_program` maps every IR node to runtime nodes (docs/artifact.md,
 "Ops") and computes what the runtime should not: requantization multipliers per
-channel, lookup tables, explicit pads.  Two fusions happen here because the
+channel, lookup tables, explicit pads.  These fusions happen here because the
 runtime's kernels do them in their epilogue:
 
 * ``q.conv2d`` / ``q.matmul`` followed by its only user ``q.requantize``
   (fixed point, per-tensor result) become one ``qconv2d`` / ``qmatmul`` whose
   int32 accumulator never reaches memory;
-* ``q.mul`` followed by such a ``q.requantize`` becomes one ``qmul``.
+* ``q.mul`` followed by such a ``q.requantize`` becomes one ``qmul``;
+* a ``q.lut`` (hardswish, sigmoid...) that is the only user of a fused conv's result is
+  applied by the ``qconv2d`` itself, block by block while the output is in cache.
 
 Each IR op's lowering is a hook on the op (``@op_hook(op, "artifact")``), so a
 plugin op with a runtime kernel adds its own.  The memory plan
@@ -409,7 +411,17 @@ def _qconv2d(low: Lowering, node: Node) -> None:
     y = rq.outputs[0]
     m, s = _requant_operands(low, rq, oc, y.name)
     lo, hi = _clamp_ints(rq, y.type.dtype)
-    low.emit("qconv2d", node, [x, w, bias, m, s], geometry + [lo, hi], outputs=[y])
+    lut = low.sole_user(y, "q.lut")
+    if lut is None:
+        low.emit("qconv2d", node, [x, w, bias, m, s], geometry + [lo, hi], outputs=[y])
+        return
+    # the activation table applied to each output block while it is still in cache
+    low.fused.add(id(lut))
+    out = lut.outputs[0]
+    table = low.const(f"{out.name}.table", np.asarray(lut.attrs["table"]), out.type.dtype)
+    low.emit("qconv2d", node, [x, w, bias, m, s, table],
+             geometry + [lo, hi, int(y.type.dtype is DType.I8), y.type.quant.zero_point],
+             outputs=[out])
 
 
 @_registers("q.matmul")

@@ -122,6 +122,8 @@ typedef struct conv_state {
     int32_t sh, sw, pt, pl, dh, dw, lo, hi, zx, zx_dom, out_zp;
     uint8_t mask;
     int requant, pointwise, x_signed, out_signed;
+    const uint8_t *table;    /* a fused q.lut applied to the requantized output, or NULL */
+    uint8_t lut_flip;        /* 0x80 when the requantized values are int8 (table index) */
     int fc;                  /* 1×1 conv on a 1×1 image (SE blocks, heads): run as a
                                 fully connected layer, weights as B packed at load */
     uint8_t *wpacked;        /* fc: B[k][o] = w[o][k], packed */
@@ -132,7 +134,9 @@ typedef struct conv_state {
 } conv_state;
 
 irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
-    IRC_TRY(irc_check_arity(ctx, node, 5, 1, 11));
+    IRC_TRY(irc_check_arity(ctx, node, -1, 1, 11));
+    if (node->n_in != 5 && node->n_in != 6)
+        return irc_node_fail(ctx, node, "expects 5 inputs (or 6 with a table), has %d", node->n_in);
     IRC_TRY(irc_check_present(ctx, node, 0));
     IRC_TRY(irc_check_present(ctx, node, 1));
     const irc_tensor *x = node->in[0], *w = node->in[1], *b = node->in[2], *y = node->out[0];
@@ -155,12 +159,37 @@ irc_status op_qconv2d_prepare(irc_ctx *ctx, irc_node *node) {
         IRC_TRY(irc_check_dtype(ctx, node, b, "bias", IRC_I32, 0));
         IRC_TRY(irc_check_shape(ctx, node, b, "bias", 1, bd));
     }
-    IRC_TRY(check_requant(ctx, node, 3, 4, s.OC, y, s.lo, s.hi, &s.requant));
+    /* a fused table (6th input): the requantized values (dtype and zero point in words 11,
+     * 12) index it, and y holds the table's results */
+    const irc_tensor *table = node->n_in == 6 ? node->in[5] : NULL;
+    irc_tensor rq = *y;
+    if (table) {
+        if (node->n_params < 13 || node->params[11] < 0 || node->params[11] > 1)
+            return irc_node_fail(ctx, node, "a table needs words 11 (int8 or uint8 index) and "
+                                 "12 (its zero point)");
+        rq.dtype = node->params[11] ? IRC_I8 : IRC_U8;
+        rq.quant = IRC_QUANT_TENSOR;
+        rq.zero_point = node->params[12];
+        if (rq.zero_point < (rq.dtype == IRC_I8 ? -128 : 0) ||
+            rq.zero_point > (rq.dtype == IRC_I8 ? 127 : 255))
+            return irc_node_fail(ctx, node, "zero point %d outside %s", rq.zero_point,
+                                 irc_dtype_name(rq.dtype));
+        int64_t td[1] = {256};
+        IRC_TRY(irc_check_const(ctx, node, table, "table"));
+        IRC_TRY(irc_check_dtype(ctx, node, y, "output", IRC_I8, IRC_U8, 0));
+        IRC_TRY(irc_check_dtype(ctx, node, table, "table", y->dtype, 0));
+        IRC_TRY(irc_check_shape(ctx, node, table, "table", 1, td));
+        if (!node->in[3] || !ctx->k->q8->lut)
+            return irc_node_fail(ctx, node, "a table needs the requantization operands");
+    }
+    IRC_TRY(check_requant(ctx, node, 3, 4, s.OC, &rq, s.lo, s.hi, &s.requant));
+    s.table = table ? table->data : NULL;
+    s.lut_flip = table && rq.dtype == IRC_I8 ? 0x80 : 0;
     s.Cg = g.Cg, s.OCg = g.OCg, s.Kg = g.Kg;
     s.zx = x->zero_point;
     s.x_signed = x->dtype == IRC_I8;
-    s.out_signed = y->dtype == IRC_I8;
-    s.out_zp = s.requant ? y->zero_point : 0;
+    s.out_signed = rq.dtype == IRC_I8;
+    s.out_zp = s.requant ? rq.zero_point : 0;
     s.f = ctx->k->qgemm;
     s.depthwise = s.requant && s.groups == s.C && s.OC == s.C && ctx->k->q8->dwconv != NULL;
     s.pointwise = g.pointwise;
@@ -269,6 +298,9 @@ typedef struct gemm_job {
     irc_qgemm_args args;
     const irc_qgemm_family *f;
     int split_n;
+    const uint8_t *table;        /* a fused LUT for the block just computed, or NULL */
+    uint8_t flip;
+    irc_q8_lut_fn lut;
 } gemm_job;
 
 static void gemm_range(void *arg, int64_t begin, int64_t end) {
@@ -282,14 +314,21 @@ static void gemm_range(void *arg, int64_t begin, int64_t end) {
         a.m1 = (int32_t)end;
     }
     job->f->run(&a);
+    if (job->table)   /* 8-bit output: each row segment of the block, in place */
+        for (int32_t m = a.m0; m < a.m1; m++) {
+            uint8_t *row = (uint8_t *)a.c + (size_t)m * a.ldc + (size_t)a.n0;
+            job->lut(job->table, row, row, (size_t)(a.n1 - a.n0), job->flip);
+        }
 }
 
-/* Run a GEMM over the threads: split the larger of M and N (N in multiples of nr). */
-static void run_gemm(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgemm_args *args) {
-    gemm_job job = {*args, f, 0};
+/* Run a GEMM over the threads: split the larger of M and N (N in multiples of nr); with
+ * `table`, apply it to each block's 8-bit output as soon as the block is done. */
+static void run_gemm_lut(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgemm_args *args,
+                         const uint8_t *table, uint8_t flip) {
+    gemm_job job = {*args, f, 1, table, flip, ctx->k->q8->lut};
     int64_t m = args->m1 - args->m0, n = args->n1 - args->n0;
     if (ctx->num_threads <= 1) {
-        f->run(args);
+        gemm_range(&job, args->n0, args->n1);
         return;
     }
     job.split_n = n >= m || m < 2 * ctx->num_threads;
@@ -297,12 +336,18 @@ static void run_gemm(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgemm_ar
         irc_parallel_for(ctx, args->n1, f->nr, gemm_range, &job);
     else
         irc_parallel_for(ctx, args->m1, 1, gemm_range, &job);
-    (void)m;
+}
+
+static void run_gemm(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgemm_args *args) {
+    run_gemm_lut(ctx, f, args, NULL, 0);
 }
 
 typedef struct dw_job {
     irc_dwconv_args args;
     void (*fn)(const irc_dwconv_args *);
+    const uint8_t *table;        /* a fused LUT, or NULL */
+    uint8_t flip;
+    irc_q8_lut_fn lut;
 } dw_job;
 
 static void dw_range(void *arg, int64_t begin, int64_t end) {
@@ -311,6 +356,11 @@ static void dw_range(void *arg, int64_t begin, int64_t end) {
     a.c0 = (int32_t)begin;
     a.c1 = (int32_t)end;
     job->fn(&a);
+    if (job->table) {   /* channels c0..c1 are contiguous planes of OH·OW bytes */
+        size_t plane = (size_t)a.OH * (size_t)a.OW;
+        uint8_t *y = (uint8_t *)a.y + (size_t)a.c0 * plane;
+        job->lut(job->table, y, y, (size_t)(a.c1 - a.c0) * plane, job->flip);
+    }
 }
 
 irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
@@ -326,7 +376,7 @@ irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
                            (int32_t)s->KH, (int32_t)s->KW, s->sh, s->sw, s->pt, s->pl, s->dh, s->dw,
                            xn, s->x_signed, s->zx, s->w, s->cp.bias, s->cp.mult, s->cp.shift,
                            s->out_zp, s->lo, s->hi, s->out_signed, yn, 0, (int32_t)s->C},
-                          ctx->k->q8->dwconv};
+                          ctx->k->q8->dwconv, s->table, s->lut_flip, ctx->k->q8->lut};
             irc_parallel_for(ctx, s->C, 1, dw_range, &job);
             continue;
         }
@@ -347,7 +397,7 @@ irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
             a.out_zp = s->out_zp, a.lo = s->lo, a.hi = s->hi, a.out_signed = s->out_signed;
             a.c = yn, a.ldc = (size_t)s->OC;
             a.m0 = 0, a.m1 = 1, a.n0 = 0, a.n1 = a.N;
-            run_gemm(ctx, s->f, &a);
+            run_gemm_lut(ctx, s->f, &a, s->table, s->lut_flip);
             continue;
         }
         uint8_t *col = ctx->scratch;
@@ -376,7 +426,7 @@ irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
             a.out_zp = s->out_zp, a.lo = s->lo, a.hi = s->hi, a.out_signed = s->out_signed;
             a.c = yn + (size_t)(o0 * ohw) * esize, a.ldc = (size_t)ohw;
             a.m0 = 0, a.m1 = a.M, a.n0 = 0, a.n1 = a.N;
-            run_gemm(ctx, s->f, &a);
+            run_gemm_lut(ctx, s->f, &a, s->table, s->lut_flip);
         }
     }
     return IRC_OK;

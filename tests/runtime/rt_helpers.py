@@ -136,9 +136,10 @@ def qconv_graph(rng: np.random.Generator, *, N: int = 1, C: int = 3, OC: int = 8
                 pads: tuple[int, int, int, int] = (1, 1, 1, 1), dil: tuple[int, int] = (1, 1),
                 groups: int = 1, xdt: DType = DType.I8, ydt: DType | None = DType.I8,
                 wdt: DType = DType.I8, per_channel: bool = True, bias: bool = True,
-                clamp: tuple[int, int] | None = None):
+                clamp: tuple[int, int] | None = None, lut: DType | None = None):
     """x → q.conv2d → q.requantize (fixed point) → y, or the int32 accumulator when
-    ``ydt`` is None.  Random weights, scales and zero points."""
+    ``ydt`` is None; ``lut``: then a random q.lut giving that dtype (the runtime fuses it).
+    Random weights, scales and zero points."""
     b = Builder()
     zx = int(rng.integers(*int_range(xdt)))
     sx = float(rng.uniform(0.01, 0.1))
@@ -156,7 +157,12 @@ def qconv_graph(rng: np.random.Generator, *, N: int = 1, C: int = 3, OC: int = 8
                      groups=groups)
     if ydt is None:
         return b.finish(acc)
-    return b.finish(_requantize(b, rng, acc, [sx * float(s) for s in ws], ydt, clamp))
+    y = _requantize(b, rng, acc, [sx * float(s) for s in ws], ydt, clamp)
+    if lut is not None:
+        table = rng.integers(*int_range(lut), endpoint=True, size=256)
+        y = b.q.lut(y, dtype=lut, scale=0.05, zero_point=int(rng.integers(*int_range(lut))),
+                    table=[int(v) for v in table])
+    return b.finish(y)
 
 
 def _requantize(b: Builder, rng: np.random.Generator, acc, acc_scales: list[float], ydt: DType,

@@ -112,3 +112,27 @@ def test_pointwise_conv_on_a_1x1_image_runs_as_fully_connected(xdt):
     g = qconv_graph(np.random.default_rng(5), N=2, C=8, OC=5, H=1, W=1, KH=1, KW=1,
                     pads=(0, 0, 0, 0), ydt=None)
     assert_same_everywhere(g, 5)
+
+
+@SETTINGS
+@given(conv_cases(), st.sampled_from([DType.I8, DType.U8]), st.integers(0, 2**31))
+def test_qconv2d_with_a_fused_table(case, lut, seed):
+    """q.conv2d → q.requantize → q.lut runs as one qconv2d that applies the table to each
+    output block (GEMM, pointwise, 1×1-image and depthwise paths)."""
+    from irc.artifact import read_artifact
+    case = dict(case, ydt=case["ydt"] or DType.I8)
+    g = qconv_graph(np.random.default_rng(seed), lut=lut, **case)
+    assert [op for op, _ in read_artifact(build_artifact(g)).nodes] == ["qconv2d"]
+    assert_same_everywhere(g, seed)
+
+
+@pytest.mark.parametrize("kind", ["depthwise", "pointwise", "image1x1", "grouped"])
+def test_fused_table_on_every_conv_path(kind):
+    rng = np.random.default_rng(9)
+    case = {"depthwise": dict(C=12, OC=12, groups=12, stride=(2, 2), H=15, W=17),
+            "pointwise": dict(C=16, OC=20, KH=1, KW=1, pads=(0, 0, 0, 0), H=12, W=13),
+            "image1x1": dict(C=40, OC=24, KH=1, KW=1, pads=(0, 0, 0, 0), H=1, W=1),
+            "grouped": dict(C=6, OC=9, groups=3)}[kind]
+    for lut in (DType.I8, DType.U8):
+        g = qconv_graph(rng, lut=lut, xdt=DType.U8, **case)
+        assert_same_everywhere(g, 9)
