@@ -164,6 +164,44 @@ static size_t q8_lut_simd(const uint8_t *table, const uint8_t *x, uint8_t *y, si
     return i;
 }
 
+/* q.quantize on 16 floats per step with the same arithmetic as the portable loop:
+ *   q = x / s (IEEE division, the contract), clamped to ±2^16 (beyond, the result
+ *   saturates whatever z is), rounded — half even by roundscale's nearest mode, half away
+ *   as t + sign·(|q − t| >= ½) with t = trunc(q) (q − t is exact) —, + z, clamp, NaN → z. */
+#define Q8_HAVE_QUANTIZE_SIMD 1
+static size_t q8_quantize_simd(const irc_quantize_args *p) {
+    const __m512 s = _mm512_set1_ps(p->s), big = _mm512_set1_ps(65536.0f),
+                 nbig = _mm512_set1_ps(-65536.0f), half = _mm512_set1_ps(0.5f);
+    const __m512i z = _mm512_set1_epi32(p->z), lo = _mm512_set1_epi32(p->lo),
+                  hi = _mm512_set1_epi32(p->hi), one = _mm512_set1_epi32(1);
+    const float *x = p->x;
+    uint8_t *y = p->y;
+    size_t i = 0;
+    for (; i + 16 <= p->n; i += 16) {
+        __m512 q = _mm512_div_ps(_mm512_loadu_ps(x + i), s);
+        __mmask16 nan = _mm512_cmp_ps_mask(q, q, _CMP_UNORD_Q);
+        q = _mm512_min_ps(_mm512_max_ps(q, nbig), big);
+        __m512i r;
+        if (p->half_even) {
+            r = _mm512_cvtps_epi32(_mm512_roundscale_ps(q, _MM_FROUND_TO_NEAREST_INT |
+                                                           _MM_FROUND_NO_EXC));
+        } else {
+            __m512 t = _mm512_roundscale_ps(q, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __m512 d = _mm512_sub_ps(q, t);
+            __mmask16 up = _mm512_cmp_ps_mask(d, half, _CMP_GE_OQ);
+            __mmask16 down = _mm512_cmp_ps_mask(d, _mm512_sub_ps(_mm512_setzero_ps(), half),
+                                                _CMP_LE_OQ);
+            r = _mm512_cvttps_epi32(t);
+            r = _mm512_mask_add_epi32(r, up, r, one);
+            r = _mm512_mask_sub_epi32(r, down, r, one);
+        }
+        r = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, z), lo), hi);
+        r = _mm512_mask_mov_epi32(r, nan, z);
+        _mm_storeu_si128((__m128i *)(void *)(y + i), _mm512_cvtepi32_epi8(r));
+    }
+    return i;
+}
+
 #include "q8_kernels.inc"
 
 #if Q8_NB != 64
