@@ -327,7 +327,8 @@ static void run_gemm_lut(irc_ctx *ctx, const irc_qgemm_family *f, const irc_qgem
                          const uint8_t *table, uint8_t flip) {
     gemm_job job = {*args, f, 1, table, flip, ctx->k->q8->lut};
     int64_t m = args->m1 - args->m0, n = args->n1 - args->n0;
-    if (ctx->num_threads <= 1) {
+    /* below ~0.25 M multiply-adds a second thread costs more to wake than it saves */
+    if (ctx->num_threads <= 1 || m * n * (int64_t)args->K < ((int64_t)1 << 18)) {
         gemm_range(&job, args->n0, args->n1);
         return;
     }
@@ -377,7 +378,9 @@ irc_status op_qconv2d_run(irc_ctx *ctx, const irc_node *node) {
                            xn, s->x_signed, s->zx, s->w, s->cp.bias, s->cp.mult, s->cp.shift,
                            s->out_zp, s->lo, s->hi, s->out_signed, yn, 0, (int32_t)s->C},
                           ctx->k->q8->dwconv, s->table, s->lut_flip, ctx->k->q8->lut};
-            irc_parallel_for(ctx, s->C, 1, dw_range, &job);
+            int64_t work = s->C * s->OH * s->OW * s->KH * s->KW;
+            if (work < ((int64_t)1 << 18)) dw_range(&job, 0, s->C);   /* too small to split */
+            else irc_parallel_for(ctx, s->C, 1, dw_range, &job);
             continue;
         }
         if (s->fc) {

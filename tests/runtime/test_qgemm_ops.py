@@ -136,3 +136,13 @@ def test_fused_table_on_every_conv_path(kind):
     for lut in (DType.I8, DType.U8):
         g = qconv_graph(rng, lut=lut, xdt=DType.U8, **case)
         assert_same_everywhere(g, 9)
+
+
+def test_large_convs_split_across_threads():
+    """Big enough to be split between two threads (small ones run on one): depthwise by
+    channels, GEMM by columns, with and without a fused table."""
+    rng = np.random.default_rng(10)
+    for case in (dict(C=32, OC=32, groups=32, H=40, W=44),
+                 dict(C=24, OC=40, H=30, W=30, lut=DType.U8),
+                 dict(C=16, OC=16, groups=16, H=64, W=48, stride=(2, 2), lut=DType.I8)):
+        assert_same_everywhere(qconv_graph(rng, **case), 10)
