@@ -18,7 +18,7 @@ import re
 import sys
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import Any, TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -129,7 +129,8 @@ def _run_artifact(args: argparse.Namespace) -> dict[str, np.ndarray]:
     if args.input_shape:
         raise InputError(f"{args.model}: an artifact has static shapes; drop --input-shape")
     from .runtime import Session
-    session = Session(args.model, num_threads=args.threads, isa=args.isa)
+    session = Session(args.model, num_threads=args.threads, isa=args.isa,
+                      profile=bool(args.profile))
     names = [s.name for s in session.inputs]
     if args.random_inputs:
         rng = np.random.default_rng(args.seed)
@@ -146,9 +147,35 @@ def _run_artifact(args: argparse.Namespace) -> dict[str, np.ndarray]:
                              f"({', '.join(names)}) or --random-inputs")
         feeds = _parse_inputs(args.input, names)
     try:
-        return session.run(feeds)
+        outputs = session.run(feeds)
     except ValueError as e:
         raise InputError(f"{args.model}: {e}") from None
+    if args.profile:
+        _print_profile(session, args.profile)
+    return outputs
+
+
+def _print_profile(session: Any, repeats: int) -> None:
+    """``irc run --profile N``: per runtime op and slowest nodes, medians of N runs."""
+    import statistics
+    runs = []
+    for _ in range(repeats):
+        session.invoke()
+        runs.append(session.profile())
+    nodes = [(name, op, statistics.median(r[i][2] for r in runs))
+             for i, (name, op, _) in enumerate(runs[0])]
+    total = sum(t for _, _, t in nodes)
+    by_op: dict[str, list[float]] = {}
+    for _, op, t in nodes:
+        by_op.setdefault(op, []).append(t)
+    print(f"profile ({session.isa}, {session.num_threads} thread(s), median of {repeats} runs): "
+          f"{total * 1e3:.3f} ms", file=sys.stderr)
+    for op, ts in sorted(by_op.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {op:<12} {sum(ts) * 1e3:9.3f} ms  {100 * sum(ts) / total:5.1f}%  "
+              f"{len(ts)} node(s)", file=sys.stderr)
+    print("  slowest nodes:", file=sys.stderr)
+    for name, op, t in sorted(nodes, key=lambda n: -n[2])[:5]:
+        print(f"    {t * 1e6:9.1f} us  {op:<11} {name}", file=sys.stderr)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -157,8 +184,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if Path(args.model).suffix.lower() == ".ircm":
         outputs = _run_artifact(args)
     else:
-        if args.isa or args.threads != 1:
-            raise InputError("--isa and --threads apply to .ircm artifacts (the C runtime)")
+        if args.isa or args.threads != 1 or args.profile:
+            raise InputError("--isa, --threads and --profile apply to .ircm artifacts (the C "
+                             "runtime)")
         graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
         irc.verify(graph)
         names = [v.name for v in graph.inputs]
@@ -412,6 +440,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("model", help="model (.ircm, .irc, .onnx)")
     r.add_argument("--threads", type=int, default=1, metavar="N",
                    help=".ircm: worker threads of the C runtime (default 1)")
+    r.add_argument("--profile", type=int, nargs="?", const=20, default=0, metavar="N",
+                   help=".ircm: time every node over N runs (default 20) and print the "
+                        "time per runtime op and the slowest nodes")
     r.add_argument("--isa", choices=["scalar", "avx2", "avx512vnni", "neon", "neondot"],
                    help=".ircm: cap the runtime's kernels to this level (default: the best "
                         "the CPU has)")

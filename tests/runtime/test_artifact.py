@@ -309,6 +309,9 @@ def test_cli_compile_show_and_run_an_artifact(tmp_path):
     name = g.outputs[0].name
     got = np.load(tmp_path / "o" / f"{name}.npy")
     assert np.array_equal(got, irc.run(g, {"x": x})[name])
+    prof = _cli("run", out, "--random-inputs", "--profile", "3")
+    assert prof.returncode == 0, prof.stderr
+    assert "median of 3 runs" in prof.stderr and "qconv2d" in prof.stderr
 
 
 def test_cli_show_reports_the_arena_of_a_graph(tmp_path):
