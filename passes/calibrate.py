@@ -36,7 +36,7 @@ CALIBRATION_ATTR = "calibration"
 #: What calibrate and quant run first (``prepare = true``): constants folded,
 #: batch norms and activations fused into the ops before them, so ranges are
 #: measured on — and integer ops made of — the graph that will actually run.
-PREPARE = "fold,noop-elim,fuse-bn,fuse-gelu,fuse-activation,dce"
+PREPARE = "fold,noop-elim,fuse-bn,fuse-gelu,fuse-matmul-bias,fuse-activation,dce"
 
 
 def prepare(graph: Graph, ctx: PassContext) -> Graph:
