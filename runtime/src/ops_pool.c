@@ -179,6 +179,14 @@ enum { POOL_MAX_F32, POOL_MAX_I8, POOL_MAX_U8, POOL_AVG_F32, POOL_AVG_I8, POOL_A
             for (int64_t w = 0; w < s->W; w++) tmp[w] = r[w] > tmp[w] ? r[w] : tmp[w];        \
         }                                                                                     \
         T *yr = y + oh * s->OW;                                                               \
+        if (s->kw == 2 && s->sw == 2 && s->dw == 1) {   /* the common 2×2/2: pairs */         \
+            const T *t0 = tmp - s->pl;                                                        \
+            for (int64_t ow = 0; ow < s->OW; ow++) {                                          \
+                T a = t0[2 * ow], b = t0[2 * ow + 1];                                         \
+                yr[ow] = a > b ? a : b;                                                       \
+            }                                                                                 \
+            continue;                                                                         \
+        }                                                                                     \
         for (int64_t ow = 0; ow < s->OW; ow++) {                                              \
             const T *t = tmp + TAP(ow, 0, s->sw, s->dw, s->pl);                               \
             T m = t[0];                                                                       \
