@@ -273,6 +273,34 @@ static void im2col(const conv_state *s, const uint8_t *x, uint8_t *col) {
             const uint8_t *plane = x + c * s->H * s->W;
             for (int64_t i = 0; i < s->KH; i++) {
                 uint8_t *row = col + ((c * s->KH + i) * s->KW + j) * ohw;
+                if (s->sw == 1 && s->OW == s->W) {
+                    /* rows as long as the input's: the valid rows of this tap are one shifted
+                     * copy of the plane, col[oh·W + ow] = x[(oh + i·dh − pt)·W + ow + off];
+                     * then the columns outside [lo, hi) and the rows outside the input get z_x */
+                    int64_t oh_lo = 0, oh_hi = s->OH, shift = i * s->dh - s->pt;
+                    while (oh_lo < s->OH && (oh_lo * s->sh + shift < 0)) oh_lo++;
+                    while (oh_hi > oh_lo && ((oh_hi - 1) * s->sh + shift >= s->H)) oh_hi--;
+                    memset(row, pad, (size_t)(oh_lo * s->OW));
+                    memset(row + oh_hi * s->OW, pad, (size_t)((s->OH - oh_hi) * s->OW));
+                    if (oh_hi > oh_lo && hi > lo) {
+                        if (s->sh == 1) {
+                            int64_t first = oh_lo * s->OW + lo, last = (oh_hi - 1) * s->OW + hi;
+                            memcpy(row + first, plane + first + shift * s->W + off,
+                                   (size_t)(last - first));
+                        } else {
+                            for (int64_t oh = oh_lo; oh < oh_hi; oh++)
+                                memcpy(row + oh * s->OW + lo,
+                                       plane + (oh * s->sh + shift) * s->W + off + lo,
+                                       (size_t)(hi - lo));
+                        }
+                    }
+                    for (int64_t oh = oh_lo; oh < oh_hi; oh++) {
+                        uint8_t *out = row + oh * s->OW;
+                        for (int64_t ow = 0; ow < lo; ow++) out[ow] = pad;
+                        for (int64_t ow = hi; ow < s->OW; ow++) out[ow] = pad;
+                    }
+                    continue;
+                }
                 for (int64_t oh = 0; oh < s->OH; oh++) {
                     int64_t ih = oh * s->sh + i * s->dh - s->pt;
                     uint8_t *out = row + oh * s->OW;

@@ -146,3 +146,14 @@ def test_large_convs_split_across_threads():
                  dict(C=24, OC=40, H=30, W=30, lut=DType.U8),
                  dict(C=16, OC=16, groups=16, H=64, W=48, stride=(2, 2), lut=DType.I8)):
         assert_same_everywhere(qconv_graph(rng, **case), 10)
+
+
+@pytest.mark.parametrize("case", [dict(stride=(1, 1)), dict(stride=(2, 1)),
+                                  dict(stride=(1, 1), dil=(2, 1), pads=(2, 1, 2, 1)),
+                                  dict(stride=(3, 1), KH=2, KW=1, pads=(0, 0, 1, 0)),
+                                  dict(stride=(1, 1), KH=1, KW=3, pads=(0, 1, 0, 1))])
+def test_im2col_rows_as_long_as_the_input(case):
+    """Output rows as long as the input's (stride 1 across, 'same' padding): im2col copies
+    each tap as one shifted block and pads the edges."""
+    g = qconv_graph(np.random.default_rng(11), C=5, OC=7, H=13, W=11, **case)
+    assert_same_everywhere(g, 11)
