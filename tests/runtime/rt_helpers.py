@@ -43,6 +43,37 @@ def have_cc() -> bool:
     return shutil.which("gcc") is not None
 
 
+def build_arm64_driver(out: Path) -> Path:
+    """run_artifact.c with the whole runtime, cross-built for aarch64."""
+    from arm64 import build_arm64
+    return build_arm64([DRIVER, *runtime_sources()], out, ["-DIRC_THREADS=1", "-pthread"])
+
+
+def run_under_qemu(driver: Path, graph, feeds: dict[str, np.ndarray], workdir: Path,
+                   cpu: str) -> tuple[str, dict[str, np.ndarray]]:
+    """Write ``graph`` as an artifact and ``feeds`` as raw files into ``workdir`` (a fresh
+    directory), run the arm64 driver on them under qemu with ``cpu``, and return the kernel
+    level it chose and its outputs by name (typed and shaped like the graph's)."""
+    from arm64 import run_qemu
+    from irc.artifact import build_artifact
+    workdir.mkdir()
+    model = workdir / "model.ircm"
+    model.write_bytes(build_artifact(graph))
+    files = []
+    for v in graph.inputs:
+        path = workdir / f"input{len(files)}.bin"
+        path.write_bytes(np.ascontiguousarray(feeds[v.name]).tobytes())
+        files.append(str(path))
+    res = run_qemu(driver, [str(model), str(workdir), *files], cpu=cpu)
+    assert res.returncode == 0, res.describe()
+    outs = {}
+    for k, v in enumerate(graph.outputs):
+        t = v.type
+        outs[v.name] = np.fromfile(workdir / f"output{k}.bin",
+                                   dtype=t.dtype.storage).reshape(t.shape)
+    return res.stdout.strip(), outs
+
+
 # ---------------------------------------------------------------------------------------------
 # Artifact surgery for fuzzing: corrupt, then (optionally) fix the checksums so the
 # corruption reaches the deeper checks instead of stopping at a CRC.

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 
 import irc
-from irc.artifact import build_artifact
 
-from arm64 import build_arm64, cross_available, missing_tools, run_qemu
+from arm64 import cross_available, missing_tools
 from op_chains import chain_feeds, data_chain, int8_chain
-from rt_helpers import DRIVER, runtime_sources
+from rt_helpers import build_arm64_driver, run_under_qemu
 
 pytestmark = pytest.mark.skipif(
     not cross_available(), reason=f"arm64 cross tools missing: {', '.join(missing_tools())}")
@@ -23,30 +22,21 @@ CPUS = {"cortex-a76": "neondot", "cortex-a53": "neon"}
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    out = tmp_path_factory.mktemp("arm64_ops") / "run_artifact"
-    return build_arm64([DRIVER, *runtime_sources()], out, ["-DIRC_THREADS=1", "-pthread"])
+    return build_arm64_driver(tmp_path_factory.mktemp("arm64_ops") / "run_artifact")
 
 
 @pytest.mark.parametrize("cpu", list(CPUS))
 def test_op_chains_under_qemu(driver, tmp_path, cpu):
     rng = np.random.default_rng(7)
     for i, g in enumerate([int8_chain(), data_chain()]):
-        model = tmp_path / f"m{i}.ircm"
-        model.write_bytes(build_artifact(g))
         feeds = chain_feeds(rng, g)
-        files = []
-        for v in g.inputs:
-            p = tmp_path / f"m{i}_{v.name}.bin"
-            p.write_bytes(np.ascontiguousarray(feeds[v.name]).tobytes())
-            files.append(str(p))
-        outdir = tmp_path / f"out{i}"
-        outdir.mkdir()
-        res = run_qemu(driver, [str(model), str(outdir), *files], cpu=cpu)
-        assert res.stdout.strip() == CPUS[cpu]
-        for k, (name, want) in enumerate(irc.run(g, feeds).items()):
-            got = np.fromfile(outdir / f"output{k}.bin", dtype=want.dtype).reshape(want.shape)
+        level, got = run_under_qemu(driver, g, feeds, tmp_path / f"m{i}", cpu)
+        assert level == CPUS[cpu]
+        for name, want in irc.run(g, feeds).items():
             if want.dtype.kind == "f":
-                np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6, equal_nan=True,
+                np.testing.assert_allclose(got[name], want, rtol=1e-6, atol=1e-6,
+                                           equal_nan=True,
                                            err_msg=f"graph {i} output {name} on {cpu}")
             else:
-                assert np.array_equal(got, want), f"graph {i} output {name} differs on {cpu}"
+                assert np.array_equal(got[name], want), \
+                    f"graph {i} output {name} differs on {cpu}"

@@ -5,17 +5,15 @@ the interpreter's bytes on ``cortex-a76`` (neondot kernels) and ``cortex-a53``
 
 from __future__ import annotations
 
-import subprocess
-
 import numpy as np
 import pytest
 
 import irc
 from irc import DType
-from irc.artifact import build_artifact
 
-from arm64 import build_arm64, cross_available, missing_tools, run_qemu
-from rt_helpers import DRIVER, qconv_graph, qmatmul_graph, random_feeds, runtime_sources
+from arm64 import cross_available, missing_tools
+from rt_helpers import (build_arm64_driver, qconv_graph, qmatmul_graph, random_feeds,
+                        run_under_qemu)
 
 pytestmark = pytest.mark.skipif(
     not cross_available(), reason=f"arm64 cross tools missing: {', '.join(missing_tools())}")
@@ -25,8 +23,7 @@ CPUS = {"cortex-a76": "neondot", "cortex-a53": "neon"}
 
 @pytest.fixture(scope="module")
 def driver(tmp_path_factory):
-    out = tmp_path_factory.mktemp("arm64") / "run_artifact"
-    return build_arm64([DRIVER, *runtime_sources()], out, ["-DIRC_THREADS=1", "-pthread"])
+    return build_arm64_driver(tmp_path_factory.mktemp("arm64") / "run_artifact")
 
 
 def graphs():
@@ -52,20 +49,8 @@ def graphs():
 def test_graphs_bit_exact_under_qemu(driver, tmp_path, cpu):
     rng = np.random.default_rng(5)
     for i, g in enumerate(graphs()):
-        model = tmp_path / f"m{i}.ircm"
-        model.write_bytes(build_artifact(g))
         feeds = random_feeds(rng, g)
-        files = []
-        for v in g.inputs:
-            p = tmp_path / f"m{i}_{v.name}.bin"
-            p.write_bytes(np.ascontiguousarray(feeds[v.name]).tobytes())
-            files.append(str(p))
-        outdir = tmp_path / f"out{i}"
-        outdir.mkdir()
-        res = run_qemu(driver, [str(model), str(outdir), *files], cpu=cpu)
-        assert res.returncode == 0, res.describe()
-        assert res.stdout.strip() == CPUS[cpu]
-        ref = irc.run(g, feeds)
-        for k, (name, want) in enumerate(ref.items()):
-            got = np.fromfile(outdir / f"output{k}.bin", dtype=want.dtype).reshape(want.shape)
-            assert np.array_equal(got, want), f"graph {i} output {name} differs on {cpu}"
+        level, got = run_under_qemu(driver, g, feeds, tmp_path / f"m{i}", cpu)
+        assert level == CPUS[cpu]
+        for name, want in irc.run(g, feeds).items():
+            assert np.array_equal(got[name], want), f"graph {i} output {name} differs on {cpu}"
