@@ -79,25 +79,35 @@ typedef struct irc_spmm_q8_args {
     int32_t b0, b1, m0, m1;
 } irc_spmm_q8_args;
 
-typedef struct irc_spmm_family {
-    const char *name;         /* "scalar", "avx2", "avx512", "neon", "neondot" */
+/* Two families per ISA level, float32 and int8 (kernels.h's spmm_f32 and spmm_q8). */
+typedef struct irc_spmm_f32_family {
+    const char *name;         /* "scalar", "avx2", "avx512", "neon" */
     uint32_t isa;             /* IRC_ISA_* bit */
-    int act_signed;           /* int8 activation domain: 0 uint8, 1 int8 */
-    void (*run_f32)(const irc_spmm_f32_args *args);
-    void (*run_q8)(const irc_spmm_q8_args *args);
-} irc_spmm_family;
+    void (*run)(const irc_spmm_f32_args *args);
+} irc_spmm_f32_family;
 
-extern const irc_spmm_family irc_spmm_scalar;
-/* The portable twins, for families that fall back to them for some cases. */
-void irc_spmm_scalar_run_f32(const irc_spmm_f32_args *args);
-void irc_spmm_scalar_run_q8(const irc_spmm_q8_args *args);
+typedef struct irc_spmm_q8_family {
+    const char *name;         /* "scalar", "avx2", "avx512vnni", "neon", "neondot" */
+    uint32_t isa;             /* IRC_ISA_* bit */
+    int act_signed;           /* activation domain the caller packs X in: 0 uint8, 1 int8 */
+    void (*run)(const irc_spmm_q8_args *args);
+} irc_spmm_q8_family;
+
+/* The portable twins (spmm_scalar.c), for families that fall back to them. */
+extern const irc_spmm_f32_family irc_spmm_f32_scalar;
+extern const irc_spmm_q8_family irc_spmm_q8_scalar;
+void irc_spmm_f32_scalar_run(const irc_spmm_f32_args *args);
+void irc_spmm_q8_scalar_run(const irc_spmm_q8_args *args);
 #if defined(__x86_64__) || defined(_M_X64)
-extern const irc_spmm_family irc_spmm_avx2;
-extern const irc_spmm_family irc_spmm_avx512;
+extern const irc_spmm_f32_family irc_spmm_f32_avx2;     /* spmm_f32_avx2.c */
+extern const irc_spmm_f32_family irc_spmm_f32_avx512;   /* spmm_f32_avx512.c */
+extern const irc_spmm_q8_family irc_spmm_q8_avx2;       /* spmm_q8_avx2.c */
+extern const irc_spmm_q8_family irc_spmm_q8_avx512vnni; /* spmm_q8_avx512vnni.c */
 #endif
 #if defined(__aarch64__)
-extern const irc_spmm_family irc_spmm_neon;
-extern const irc_spmm_family irc_spmm_neondot;
+extern const irc_spmm_f32_family irc_spmm_f32_neon;     /* spmm_f32_neon.c */
+extern const irc_spmm_q8_family irc_spmm_q8_neon;       /* spmm_q8_neon.c */
+extern const irc_spmm_q8_family irc_spmm_q8_neondot;    /* spmm_q8_neondot.c */
 #endif
 
 #endif /* IRC_SPMM_H */

@@ -7,7 +7,7 @@
 #include "../fixedpoint.h"
 #include "../internal.h"
 
-void irc_spmm_scalar_run_f32(const irc_spmm_f32_args *a) {
+void irc_spmm_f32_scalar_run(const irc_spmm_f32_args *a) {
     const irc_spmm_w *w = a->w;
     const float *vals = (const float *)w->vals;
     const int32_t R = w->R;
@@ -28,7 +28,7 @@ void irc_spmm_scalar_run_f32(const irc_spmm_f32_args *a) {
     }
 }
 
-void irc_spmm_scalar_run_q8(const irc_spmm_q8_args *a) {
+void irc_spmm_q8_scalar_run(const irc_spmm_q8_args *a) {
     const irc_spmm_w *w = a->w;
     const int8_t *vals = (const int8_t *)w->vals;
     const int32_t R = w->R;
@@ -61,6 +61,5 @@ void irc_spmm_scalar_run_q8(const irc_spmm_q8_args *a) {
     }
 }
 
-const irc_spmm_family irc_spmm_scalar = {
-    "scalar", IRC_ISA_SCALAR, 0, irc_spmm_scalar_run_f32, irc_spmm_scalar_run_q8,
-};
+const irc_spmm_f32_family irc_spmm_f32_scalar = {"scalar", IRC_ISA_SCALAR, irc_spmm_f32_scalar_run};
+const irc_spmm_q8_family irc_spmm_q8_scalar = {"scalar", IRC_ISA_SCALAR, 0, irc_spmm_q8_scalar_run};
