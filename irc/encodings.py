@@ -6,7 +6,8 @@ keeps every constant's *decoded* array, so the interpreter and every analysis
 see plain arrays; an encoding kind says whether an array can be stored that way
 (``check``) and, once the artifact writer exists, how to encode it.
 
-Only ``dense`` exists now; sparse (``csr``, ``bsr<r x c>``), ``bitpack``,
+Registered: ``dense``, and the sparse ``csr`` and ``bsr<r x c>`` (the blob
+layout is :mod:`irc.sparse_format`; docs/artifact.md).  ``bitpack``,
 ``codebook<k>`` and ``huffman`` register here as the issues that need them land.
 """
 
@@ -88,3 +89,32 @@ def check_encoding(array: np.ndarray, ty: TensorType) -> str | None:
 
 
 register_encoding(EncodingKind("dense", doc="every element stored at the dtype's bit width"))
+
+
+#: Largest block side of ``bsr<r x c>`` (docs/artifact.md).
+MAX_BLOCK = 64
+
+
+def _check_sparse(array: np.ndarray, ty: TensorType, enc: Encoding) -> str | None:
+    """A sparse constant stores only its non-zero blocks, so an element it does
+    not store must mean 0: quantized tensors need zero point 0."""
+    if ty.rank < 1:
+        return "a sparse constant needs rank >= 1 (rows = its first axis)"
+    if ty.dtype.bits < 8:
+        return f"sub-byte {ty.dtype} cannot be stored sparse"
+    q = ty.quant
+    if q is not None:
+        zps = getattr(q, "zero_points", None) or (q.zero_point,)  # type: ignore[union-attr]
+        if any(zps):
+            return "a quantized sparse constant needs zero point 0 (an unstored element is 0)"
+    if enc.kind == "bsr" and not all(1 <= p <= MAX_BLOCK for p in enc.params):
+        return f"block sides must be 1..{MAX_BLOCK}, got {enc}"
+    return None
+
+
+register_encoding(EncodingKind("csr", check=_check_sparse,
+                               doc="compressed sparse rows: row pointers, column indices "
+                                   "(narrowest integer), non-zero values"))
+register_encoding(EncodingKind("bsr", params=2, check=_check_sparse,
+                               doc="block sparse rows, blocks of r x c (rows x reduction): "
+                                   "only blocks holding a non-zero are stored"))

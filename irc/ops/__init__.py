@@ -1,8 +1,8 @@
 """The op registry and every built-in op.
 
 Ops are grouped in dialect-like namespaces whose names show the lowering:
-``nn.*`` float ops now; ``q.*`` integer ops, ``sparse.*`` and ``bin.*`` come
-with the passes that lower to them.  Importing this package registers them all.
+``nn.*`` float ops, ``q.*`` integer ops, ``sparse.*`` products with sparse
+weights; ``bin.*`` comes with the pass that lowers to it.  Importing this package registers them all.
 """
 
 from ._registry import (REQUIRED, ArrayAttr, Attr, AttrKind, Bool, DTypeAttr, Enum, Float,
@@ -22,6 +22,7 @@ from . import nn_logic  # noqa: F401
 from . import q_core  # noqa: F401  (q.* integer core)
 from . import q_arith  # noqa: F401  (q.add, q.mul, q.lut, q.avg_pool)
 from . import calib  # noqa: F401  (calib.observe)
+from . import sparse  # noqa: F401  (sparse.* products with csr/bsr weights)
 
 __all__ = [
     "REQUIRED", "ArrayAttr", "Attr", "AttrKind", "Bool", "DTypeAttr", "Enum", "Float", "Floats",
