@@ -24,7 +24,7 @@ or per output channel (axis 0), so a weight that is not stored is the real 0.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -41,6 +41,18 @@ SPARSE = ("csr", "bsr")
 
 def _weight(doc: str) -> Operand:
     return Operand("w", encodings=SPARSE, doc=doc)
+
+
+class _SparseOp(OpDef):
+    """Shared check: the weight operand is a constant stored ``csr`` or ``bsr``."""
+
+    def verify(self, node: Any) -> Iterable[str]:
+        w = node.inputs[1]
+        if not w.is_const:
+            yield f"{self.name} needs constant weights; %{w.name} is computed"
+        elif w.type.encoding.kind not in SPARSE:
+            yield (f"{self.name}'s weights %{w.name} are {w.type.encoding}; encode them csr or "
+                   "bsr<r x c> (the sparse-encode pass does), or use the dense op")
 
 
 def _check_1x1(x: TensorType, w: TensorType) -> None:
@@ -70,7 +82,7 @@ def _check_int_weights(w: TensorType) -> None:
 
 
 @register_op
-class SparseConv2d(OpDef):
+class SparseConv2d(_SparseOp):
     """y[b, n, p] = clamp(b[n] + Σ_k w[n, k] · x[b, k, p]): a 1×1 convolution
     (stride 1, unpadded, one group) whose weights [N, K, 1, 1] are stored sparse."""
 
@@ -99,7 +111,7 @@ class SparseConv2d(OpDef):
 
 
 @register_op
-class SparseMatmul(OpDef):
+class SparseMatmul(_SparseOp):
     """y[.., m, n] = clamp(bias[n] + Σ_k a[.., m, k] · w[n, k]): a fully connected
     layer (a @ wᵀ) whose weights [N, K] are stored sparse."""
 
@@ -127,7 +139,7 @@ class SparseMatmul(OpDef):
 
 
 @register_op
-class SparseQConv2d(OpDef):
+class SparseQConv2d(_SparseOp):
     """acc[b, n, p] = b[n] + Σ_k w[n, k] · (x[b, k, p] − z_x), exact and wrapped to
     int32: ``q.conv2d`` of a 1×1 convolution whose i8 weights (zero point 0) are
     stored sparse.  The result is typed as ``q.conv2d``'s (scale s_x · s_w[n] along
@@ -161,7 +173,7 @@ class SparseQConv2d(OpDef):
 
 
 @register_op
-class SparseQMatmul(OpDef):
+class SparseQMatmul(_SparseOp):
     """acc[.., m, n] = bias[n] + Σ_k (a[.., m, k] − z_a) · w[n, k], exact and wrapped
     to int32: ``q.matmul(a, wᵀ)`` whose i8 weights [N, K] (zero point 0) are stored
     sparse.  The result is typed as ``q.matmul``'s (scale s_a · s_w[n] along the
