@@ -5,4 +5,5 @@ fields are its options, registered with :func:`irc.register_pass`.
 """
 
 from . import (calibrate, dce, fold, fuse_activation, fuse_bn, fuse_gelu,  # noqa: F401
-               fuse_matmul_bias, noop_elim, plan_memory, quant, quant_tune, sparse_encode)
+               fuse_matmul_bias, noop_elim, plan_memory, prune, quant, quant_tune,
+               sparse_encode)
