@@ -233,6 +233,7 @@ def _fmt_bytes(n: int) -> str:
 
 def summary(graph: "Graph") -> str:
     """The table ``irc show`` prints: interface, ops, parameters and bytes."""
+    from .sparse_format import stored_nbytes
     lines = [f"graph @{graph.name}: {len(graph.nodes)} nodes"]
     for v in graph.inputs:
         lines.append(f"  input  %{v.name}: {v.type}")
@@ -249,8 +250,9 @@ def summary(graph: "Graph") -> str:
     by_dtype: Counter[str] = Counter()
     for n in consts:
         t = n.output.type
-        by_enc[str(t.encoding)] += t.nbytes
-        by_dtype[str(t.dtype)] += t.nbytes
+        stored = stored_nbytes(n.attrs["value"], t.encoding)
+        by_enc[str(t.encoding)] += stored
+        by_dtype[str(t.dtype)] += stored
     total = sum(by_enc.values())
     lines.append("")
     lines.append(f"  constants: {len(consts)}, parameters: {params:,}, bytes: {_fmt_bytes(total)}")
@@ -258,7 +260,45 @@ def summary(graph: "Graph") -> str:
         lines.append(f"    {d:<8} {_fmt_bytes(b):>12}")
     for e, b in sorted(by_enc.items(), key=lambda kv: -kv[1]):
         lines.append(f"    encoding {e:<12} {_fmt_bytes(b):>12}")
+    lines.extend(layer_bytes(graph))
     return "\n".join(lines)
+
+
+#: ops whose operand 1 is a layer's weight
+_WEIGHTED = ("nn.conv2d", "nn.conv_transpose2d", "nn.matmul", "nn.gemm", "q.conv2d",
+             "q.matmul", "sparse.conv2d", "sparse.matmul", "sparse.qconv2d", "sparse.qmatmul")
+
+
+def layer_bytes(graph: "Graph") -> list[str]:
+    """``irc show``'s per-layer table: each layer's weight, its encoding, the share
+    of non-zeros, and its bytes dense and as stored — what pruning and sparse
+    encoding saved before any entropy coding."""
+    from .sparse_format import stored_nbytes
+    rows = []
+    for node in graph.nodes:
+        if node.op not in _WEIGHTED or len(node.inputs) < 2 or not node.inputs[1].is_const:
+            continue
+        w = node.inputs[1]
+        arr = w.const_value
+        t = w.type
+        dense = t.size * max(t.dtype.bits, 8) // 8
+        nz = float(np.count_nonzero(arr)) / max(arr.size, 1)
+        shape = f"{t.dtype}[{','.join(str(d) for d in t.shape)}]"
+        rows.append((node.name or node.outputs[0].name, node.op, shape,
+                     str(t.encoding), nz, dense, stored_nbytes(arr, t.encoding)))
+    if not rows:
+        return []
+    out = ["", f"  {'layer':<28} {'op':<16} {'weight':<22} {'encoding':<10} {'non-zero':>8} "
+               f"{'dense':>10} {'stored':>10}"]
+    for name, op, shape, enc, nz, dense, stored in rows:
+        out.append(f"  {name[:28]:<28} {op:<16} {shape[:22]:<22} {enc:<10} {nz:>8.1%} "
+                   f"{_fmt_bytes(dense):>10} {_fmt_bytes(stored):>10}")
+    dense = sum(r[5] for r in rows)
+    stored = sum(r[6] for r in rows)
+    out.append(f"  {'all ' + str(len(rows)) + ' layers':<28} {'':<16} {'':<22} {'':<10} "
+               f"{'':>8} {_fmt_bytes(dense):>10} {_fmt_bytes(stored):>10}"
+               f"  ({1 - stored / max(dense, 1):.0%} saved)")
+    return out
 
 
 def memory_summary(graph: "Graph") -> str:
