@@ -41,7 +41,8 @@ from irc.dtypes import DType
 from irc.ir import Graph, Node, Value
 from irc.ops._window import window
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.sparse_cost import Candidate, block_density, choose_block
+from irc.sparse_cost import Candidate, choose_block
+from irc.sparsity import PRUNE_ATTR, parse_pattern
 from irc.types import Encoding, PerAxis, PerTensor, TensorType
 
 Mode = Literal["auto", "csr", "bsr"]
@@ -135,19 +136,18 @@ def _selected(node: Node, only: tuple[str, ...], exclude: tuple[str, ...]) -> bo
 
 
 def _recorded_block(graph: Graph, w: Value) -> tuple[int, int] | None:
-    """The block shape the prune pass recorded for ``w`` (``block{r}x{c}``; 1×1 for
-    unstructured pruning), if any."""
-    rec = (graph.attrs.get("prune") or {}).get(w.name)
+    """The block shape the prune pass recorded for ``w`` (its ``block{r}x{c}``, or
+    1×1 for unstructured pruning), if any."""
+    rec = (graph.attrs.get(PRUNE_ATTR) or {}).get(w.name)
     if not isinstance(rec, dict):
         return None
-    pattern = str(rec.get("pattern", ""))
-    if pattern == "unstructured":
+    try:
+        p = parse_pattern(str(rec.get("pattern", "")))
+    except ValueError:
+        return None
+    if p.kind == "unstructured":
         return (1, 1)
-    if pattern.startswith("block") and "x" in pattern:
-        r, _, c = pattern[5:].partition("x")
-        if r.isdigit() and c.isdigit():
-            return int(r), int(c)
-    return None
+    return (p.r, p.c) if p.kind == "block" else None
 
 
 @register_pass
@@ -199,8 +199,8 @@ class SparseEncode(Pass):
             if plan is None:
                 continue
             mat = plan.w.reshape(plan.w.shape[0], -1)
-            blocks = [fixed] if fixed else ([_recorded_block(graph, node.inputs[1])]
-                                            if _recorded_block(graph, node.inputs[1]) else None)
+            recorded = _recorded_block(graph, node.inputs[1])
+            blocks = [fixed] if fixed else ([recorded] if recorded else None)
             dtype = "int8" if plan.w_type.dtype is DType.I8 else "f32"
             choice: Candidate | None = choose_block(mat, dtype, target, blocks,
                                                     self.max_density)
