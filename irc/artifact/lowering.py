@@ -10,7 +10,16 @@ runtime's kernels do them in their epilogue:
   int32 accumulator never reaches memory;
 * ``q.mul`` followed by such a ``q.requantize`` becomes one ``qmul``;
 * a ``q.lut`` (hardswish, sigmoid...) that is the only user of a fused conv's result is
-  applied by the ``qconv2d`` itself, block by block while the output is in cache.
+  applied by the ``qconv2d`` itself, block by block while the output is in cache;
+* ``sparse.qconv2d`` / ``sparse.qmatmul`` fuse their sole ``q.requantize`` into one
+  ``qspmm`` as the dense ops do.
+
+Constants whose type carries a ``csr`` / ``bsr<r x c>`` encoding keep it in the
+program (:attr:`RtTensor.encoding`) when every runtime node reads them as sparse
+weights (input 1 of ``qspmm`` / ``spmm``); the writer stores them as the blob of
+:mod:`irc.sparse_format`.  Any other reader of such a constant gets a dense twin,
+and constants of encodings the runtime does not store are written dense (an
+encoding never changes what a constant means).
 
 Each IR op's lowering is a hook on the op (``@op_hook(op, "artifact")``), so a
 plugin op with a runtime kernel adds its own.  The memory plan
@@ -32,7 +41,8 @@ from ..errors import IrcError
 from ..ir import Graph, Node, Value
 from ..ops._registry import get_op, normalize_axis, op_hook
 from ..ops._window import window
-from ..types import PerAxis, PerTensor, QuantParams
+from ..sparse_format import sparse_params, stored_nbytes
+from ..types import Encoding, PerAxis, PerTensor, QuantParams
 from . import opcodes
 
 
@@ -43,16 +53,21 @@ class ArtifactError(IrcError):
 
 @dataclass
 class RtTensor:
-    """A tensor of the runtime program: an arena tensor, or a constant (``const``)."""
+    """A tensor of the runtime program: an arena tensor, or a constant (``const``,
+    stored with ``encoding``: None for dense, else csr or bsr<r x c>)."""
 
     name: str
     dtype: DType
     shape: tuple[int, ...]
     quant: QuantParams | None = None
     const: np.ndarray | None = None
+    encoding: Encoding | None = None
 
     @property
     def nbytes(self) -> int:
+        """Bytes in the artifact: the arena tensor, the dense constant, or the blob."""
+        if self.const is not None and self.encoding is not None:
+            return stored_nbytes(self.const, self.encoding)
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.storage.itemsize
 
 
@@ -116,7 +131,8 @@ class Lowering:
                                     f"runtime handles {', '.join(str(d) for d in opcodes.DTYPES)})")
             const = np.ascontiguousarray(v.const_value.astype(t.dtype.storage)) \
                 if v.is_const else None
-            self.tensors[v.name] = RtTensor(v.name, t.dtype, tuple(t.shape), t.quant, const)
+            enc = t.encoding if const is not None and sparse_params(t.encoding) else None
+            self.tensors[v.name] = RtTensor(v.name, t.dtype, tuple(t.shape), t.quant, const, enc)
         return v.name
 
     def _fresh(self, hint: str) -> str:
@@ -192,6 +208,7 @@ def lower_program(graph: Graph) -> Program:
             low.nodes.append(RtNode("copy", copy, [name], [copy]))
             name = copy
         outputs.append(name)
+    _dense_twins(low)
     inputs = [v.name for v in graph.inputs]
     used = set(inputs) | set(outputs)
     for n in low.nodes:
@@ -199,6 +216,24 @@ def lower_program(graph: Graph) -> Program:
         used.update(n.outputs)
     tensors = {k: t for k, t in low.tensors.items() if k in used}
     return Program(tensors, low.nodes, inputs, outputs)
+
+
+def _dense_twins(low: Lowering) -> None:
+    """Only the weights of ``qspmm`` / ``spmm`` (input 1) may be encoded in the artifact:
+    any other reader of an encoded constant gets a dense copy of it."""
+    twins: dict[str, str] = {}
+    for node in low.nodes:
+        for i, t in enumerate(node.inputs):
+            if t is None or low.tensors[t].encoding is None:
+                continue
+            if node.op in ("qspmm", "spmm") and i == 1:
+                continue
+            if t not in twins:
+                src = low.tensors[t]
+                twins[t] = low._fresh(f"{t}.dense")
+                low.tensors[twins[t]] = RtTensor(twins[t], src.dtype, src.shape, src.quant,
+                                                 src.const)
+            node.inputs[i] = twins[t]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -661,6 +696,58 @@ def _batch_norm(low: Lowering, node: Node) -> None:
     low.nodes.append(RtNode("binary", mid, [low.tensor(x), a_name], [mid],
                             [opcodes.BINARY["nn.mul"], f32_bits(-math.inf), inf]))
     low.emit("binary", node, [mid, c_name], [opcodes.BINARY["nn.add"], f32_bits(-math.inf), inf])
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparse weights (csr / bsr constants): spmm (float) and qspmm (int8), layout 0 = 1x1 conv,
+# layout 1 = fully connected
+# ---------------------------------------------------------------------------------------------
+
+def _sparse_weights(low: Lowering, node: Node, w: Value) -> None:
+    if not w.is_const or sparse_params(w.type.encoding) is None:
+        low.fail(node, f"weights %{w.name} ({w.type}) must be a constant stored csr or "
+                       "bsr<r x c> (the sparse-encode pass sets the encoding)")
+
+
+def _sparse_layout(node: Node) -> int:
+    return 0 if node.op in ("sparse.conv2d", "sparse.qconv2d") else 1
+
+
+@_registers("sparse.conv2d", "sparse.matmul")
+def _spmm(low: Lowering, node: Node) -> None:
+    x, w = node.inputs[0], node.inputs[1]
+    b = node.inputs[2] if len(node.inputs) > 2 else None
+    _sparse_weights(low, node, w)
+    if b is not None and not b.is_const:
+        low.fail(node, "the runtime needs a constant bias")
+    lo, hi = _clamp_floats(node)
+    low.emit("spmm", node, [x, w, b], [_sparse_layout(node), lo, hi])
+
+
+@_registers("sparse.qconv2d", "sparse.qmatmul")
+def _qspmm(low: Lowering, node: Node) -> None:
+    x, w = node.inputs[0], node.inputs[1]
+    bias = node.inputs[2] if len(node.inputs) > 2 else None
+    _require_per_tensor(low, node, x, "input")
+    _sparse_weights(low, node, w)
+    q = w.type.quant
+    zps = [q.zero_point] if isinstance(q, PerTensor) else \
+        list(q.zero_points) if isinstance(q, PerAxis) and q.axis == 0 else [None]
+    if w.type.dtype is not DType.I8 or any(z != 0 for z in zps):
+        low.fail(node, f"weights %{w.name} ({w.type}) must be i8 with zero point 0, per tensor "
+                       "or per output channel (axis 0): a weight the blob does not store is 0")
+    if bias is not None and not bias.is_const:
+        low.fail(node, "the runtime needs a constant bias")
+    layout = _sparse_layout(node)
+    rq = _fusable_requantize(low, node)
+    if rq is None:
+        low.emit("qspmm", node, [x, w, bias, None, None], [layout, 0, 0])
+        return
+    low.fused.add(id(rq))
+    y = rq.outputs[0]
+    m, s = _requant_operands(low, rq, w.type.shape[0], y.name)
+    lo, hi = _clamp_ints(rq, y.type.dtype)
+    low.emit("qspmm", node, [x, w, bias, m, s], [layout, lo, hi], outputs=[y])
 
 
 def unused_hooks() -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..dtypes import DType
 
 FORMAT_MAJOR = 1
-FORMAT_MINOR = 0
+FORMAT_MINOR = 1
 MAGIC = b"\x89IRCM\r\n\x1a"
 HEADER_SIZE = 64
 SECTION_ENTRY_SIZE = 32
@@ -24,18 +24,21 @@ OPS: dict[str, int] = {
     "expand": 8, "cast": 9,
     # integer
     "quantize": 20, "dequantize": 21, "requantize": 22, "qconv2d": 23, "qmatmul": 24,
-    "qadd": 25, "qmul": 26, "qlut": 27, "qavgpool": 28,
+    "qadd": 25, "qmul": 26, "qlut": 27, "qavgpool": 28, "qspmm": 29,
     # pooling
     "maxpool": 40, "avgpool": 41, "globalpool": 42,
     # float32
     "conv2d": 60, "matmul": 61, "binary": 62, "unary": 63, "where": 64, "softmax": 65,
-    "layernorm": 66, "reduce": 67,
+    "layernorm": 66, "reduce": 67, "spmm": 68,
 }
 
 DTYPES: dict[DType, int] = {DType.F32: 1, DType.I32: 2, DType.I8: 3, DType.U8: 4, DType.I64: 5,
                             DType.B1: 6}
 
 TARGETS: dict[str, int] = {"generic": 0, "x86_64": 1, "arm64": 2}
+
+# Constant encodings (tensor record word 60); 3-5 are reserved for bitpack, codebook, huffman.
+ENCODINGS: dict[str, int] = {"dense": 0, "csr": 1, "bsr": 2}
 
 SECTIONS = ("STRS", "TENS", "NODE", "ARGS", "PRMS", "GRPH", "DATA")
 

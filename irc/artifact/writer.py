@@ -1,4 +1,4 @@
-"""Write a graph as an ``.ircm`` artifact (docs/artifact.md, format 1.0).
+"""Write a graph as an ``.ircm`` artifact (docs/artifact.md, format 1.1).
 
 :func:`build_artifact` cleans a copy of the graph (constant folding, no-op and
 dead-code elimination), lowers it to the runtime's program
@@ -18,6 +18,7 @@ import numpy as np
 
 from ..io import atomic_write_bytes
 from ..ir import Graph
+from ..sparse_format import encode_blob, sparse_params
 from ..types import PerAxis, PerTensor
 from . import opcodes
 from .lowering import ArtifactError, Program, lower_program
@@ -82,15 +83,26 @@ def serialize(program: Program, offsets: dict[str, int], arena_size: int,
     index = {n: i for i, n in enumerate(names)}
 
     # DATA: constants, each 64-aligned (the section itself starts 64-aligned in the file)
+    # (csr/bsr constants: their blob, with encoding code and parameters [r, c, nnzb, index_bytes])
     data = bytearray()
     const_offset: dict[str, int] = {}
+    stored: dict[str, tuple[int, int, list[int]]] = {}     # name -> (nbytes, encoding, params)
     for n in names:
         t = program.tensors[n]
         if t.const is None:
             continue
         _pad(data, opcodes.ALIGN)
         const_offset[n] = len(data)
-        data += np.ascontiguousarray(t.const, dtype=t.dtype.storage.newbyteorder("<")).tobytes()
+        rc = sparse_params(t.encoding) if t.encoding is not None else None
+        if rc is None:
+            blob = np.ascontiguousarray(t.const, dtype=t.dtype.storage.newbyteorder("<")).tobytes()
+            stored[n] = (len(blob), 0, [0, 0, 0, 0])
+        else:
+            if len(t.shape) < 1:
+                raise ArtifactError(f"tensor %{n}: a {t.encoding} constant needs rank >= 1")
+            blob, params = encode_blob(t.const.reshape(t.shape[0], -1), *rc)
+            stored[n] = (len(blob), opcodes.ENCODINGS[t.encoding.kind], params)  # type: ignore
+        data += blob
 
     tens = bytearray(struct.pack("<II", len(names), opcodes.TENSOR_RECORD_SIZE))
     for n in names:
@@ -105,15 +117,17 @@ def serialize(program: Program, offsets: dict[str, int], arena_size: int,
             quant, scale, zp = 1, t.quant.scale, t.quant.zero_point
         elif isinstance(t.quant, PerAxis):
             quant, axis = 2, t.quant.axis
+        nbytes, enc, enc_params = t.nbytes, 0, [0, 0, 0, 0]
         if t.const is not None:
             storage, off = 1, const_offset[n]
+            nbytes, enc, enc_params = stored[n]
         else:
             if n not in offsets:
                 raise ArtifactError(f"tensor %{n} has no arena offset (stale memory plan)")
             storage, off = 0, offsets[n]
         tens += struct.pack("<IBBBB6IQQfiiI4I", strings.ref(n), opcodes.DTYPES[t.dtype],
-                            len(t.shape), storage, quant, *dims, off, t.nbytes, scale, zp, axis,
-                            0, 0, 0, 0, 0)
+                            len(t.shape), storage, quant, *dims, off, nbytes, scale, zp, axis,
+                            enc, *enc_params)
 
     args: list[int] = []
     params: list[int] = []

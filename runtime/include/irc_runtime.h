@@ -38,7 +38,7 @@ extern "C" {
 #define IRC_RUNTIME_VERSION_PATCH 0
 /* The newest artifact format this runtime reads (major must match exactly). */
 #define IRC_FORMAT_VERSION_MAJOR 1
-#define IRC_FORMAT_VERSION_MINOR 0
+#define IRC_FORMAT_VERSION_MINOR 1
 
 #define IRC_MAX_RANK 6
 

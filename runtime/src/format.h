@@ -43,6 +43,30 @@ static inline uint64_t irc_rd64(const uint8_t *p) {
     return (uint64_t)irc_rd32(p) | ((uint64_t)irc_rd32(p + 4) << 32);
 }
 
+/* The geometry of a csr/bsr tensor (docs/artifact.md, "Sparse encodings"): the matrix
+ * W[R][C] (R = dims[0], C = numel / R) in r × c blocks on a BR × BC grid, nnzb stored, column
+ * indices of ib bytes; the blob is row_ptr u32[BR + 1] at 0, col_idx at 4·(BR + 1), the
+ * values at V.  Only for parameters the loader has checked (no overflow is possible then). */
+typedef struct irc_sparse_geom {
+    size_t R, C, r, c, BR, BC, nnzb, ib, V;
+} irc_sparse_geom;
+
+static inline void irc_sparse_geometry(int64_t rows, int64_t numel, const uint32_t params[4],
+                                       irc_sparse_geom *g) {
+    g->R = (size_t)rows;
+    g->C = (size_t)numel / g->R;
+    g->r = params[0], g->c = params[1], g->nnzb = params[2], g->ib = params[3];
+    g->BR = (g->R + g->r - 1) / g->r;
+    g->BC = (g->C + g->c - 1) / g->c;
+    g->V = (4 * (g->BR + 1) + g->ib * g->nnzb + 63) / 64 * 64;
+}
+
+/* Block column of stored block e (a checked blob). */
+static inline size_t irc_sparse_col(const uint8_t *blob, const irc_sparse_geom *g, size_t e) {
+    const uint8_t *p = blob + 4 * (g->BR + 1) + e * g->ib;
+    return g->ib == 1 ? p[0] : g->ib == 2 ? irc_rd16(p) : irc_rd32(p);
+}
+
 uint32_t irc_crc32(const uint8_t *data, size_t size);
 
 #endif /* IRC_FORMAT_H */

@@ -16,7 +16,10 @@
  * checked: that is how a hostile file is kept from driving a kernel out of
  * bounds.  What the loader guarantees every op: tensors lie inside the arena or
  * DATA, have nbytes = numel × element size, and their data is aligned to the
- * element size (constants to 64 bytes).
+ * element size (constants to 64 bytes).  The exception are encoded constants
+ * (csr/bsr, format 1.1): nbytes is their blob's size, the loader has checked the
+ * blob against every rule of docs/artifact.md, and they reach no op but as the
+ * weights (input 1) of qspmm and spmm (ops_sparse.c).
  */
 #ifndef IRC_INTERNAL_H
 #define IRC_INTERNAL_H
@@ -47,7 +50,8 @@ typedef struct irc_tensor {
     int64_t numel;                /* product of dims (1 for rank 0) */
     size_t nbytes;                /* numel * element size */
     uint64_t offset;              /* arena offset, or offset into the DATA section */
-    uint32_t encoding;            /* constants: IRC_ENC_* (only dense in format 1.0) */
+    uint32_t encoding;            /* constants: IRC_ENC_* (dense; csr, bsr since format 1.1) */
+    uint32_t enc_params[4];       /* csr/bsr: r, c, nnzb, index_bytes (checked by the loader) */
     float scale;                  /* IRC_QUANT_TENSOR */
     int32_t zero_point;
     int32_t quant_axis;           /* IRC_QUANT_AXIS: the axis; params are node operands */

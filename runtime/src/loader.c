@@ -139,6 +139,114 @@ static irc_status string_at(irc_session *s, uint32_t ref, const char *what, uint
     return IRC_OK;
 }
 
+/* --- sparse constants (csr/bsr, format 1.1) -------------------------------------------------------
+ *
+ * docs/artifact.md, "Sparse encodings": the tensor is the matrix W[R][C] (R = dims[0], C =
+ * the other dims' product) in r × c blocks on a BR × BC grid; the blob is row_ptr u32[BR + 1],
+ * col_idx (nnzb indices of index_bytes each), zero padding up to V = align64(4·(BR + 1) +
+ * index_bytes·nnzb), then nnzb row-major blocks of r·c elements.  sparse_layout checks the
+ * parameters and the size (before the bounds check against DATA), sparse_blob the contents;
+ * after both, ops_sparse.c may walk the blob without further checks. */
+
+static irc_status sparse_layout(irc_session *s, uint32_t i, irc_tensor *t, size_t esize,
+                                uint64_t stored) {
+    const char *kind = t->encoding == IRC_ENC_CSR ? "csr" : "bsr";
+    uint32_t r = t->enc_params[0], c = t->enc_params[1], nnzb = t->enc_params[2],
+             ib = t->enc_params[3];
+    if (t->storage != IRC_STORE_CONST)
+        return FAIL("tensor %u '%s': only constants may be encoded (%s)", i, t->name, kind);
+    if (t->rank < 1)
+        return FAIL("tensor %u '%s': a %s tensor needs rank >= 1", i, t->name, kind);
+    if (r < 1 || r > 64 || c < 1 || c > 64)
+        return FAIL("tensor %u '%s': %s block %ux%u (sides must be 1..64)", i, t->name, kind, r,
+                    c);
+    if (t->encoding == IRC_ENC_CSR && (r != 1 || c != 1))
+        return FAIL("tensor %u '%s': csr has 1x1 blocks, the record says %ux%u", i, t->name, r,
+                    c);
+    size_t R = (size_t)t->dims[0], C = (size_t)t->numel / R;
+    size_t BR = (R + r - 1) / r, BC = (C + c - 1) / c, grid;
+    if (ib != 1 && ib != 2 && ib != 4)
+        return FAIL("tensor %u '%s': %s index_bytes %u (must be 1, 2 or 4)", i, t->name, kind,
+                    ib);
+    if (ib < 4 && (uint64_t)BC > ((uint64_t)1 << (8 * ib)))
+        return FAIL("tensor %u '%s': %u-byte column indices cannot hold block column %zu", i,
+                    t->name, ib, BC - 1);
+    if ((uint64_t)BC - 1 > UINT32_MAX)
+        return FAIL("tensor %u '%s': %zu block columns exceed 32-bit indices", i, t->name, BC);
+    if (!irc_mul_ok(BR, BC, &grid) || nnzb > grid)
+        return FAIL("tensor %u '%s': nnzb %u exceeds the %zu x %zu block grid", i, t->name,
+                    nnzb, BR, BC);
+    /* nbytes = align64(4·(BR + 1) + ib·nnzb) + nnzb·r·c·esize, every step checked */
+    size_t head, idx, v, vals, total;
+    if (!irc_add_ok(BR, 1, &head) || !irc_mul_ok(head, 4, &head) ||
+        !irc_mul_ok(ib, nnzb, &idx) || !irc_add_ok(head, idx, &v) ||
+        !irc_add_ok(v, IRC_ALIGN - 1, &v) || !irc_mul_ok((size_t)nnzb, (size_t)r * c, &vals) ||
+        !irc_mul_ok(vals, esize, &vals) || !irc_add_ok(v / IRC_ALIGN * IRC_ALIGN, vals, &total))
+        return FAIL("tensor %u '%s': %s blob size overflows", i, t->name, kind);
+    if (stored != total)
+        return FAIL("tensor %u '%s': nbytes %llu, but a %s blob of %u %ux%u blocks with %u-byte "
+                    "indices on a %zu x %zu matrix takes %zu", i, t->name,
+                    (unsigned long long)stored, kind, nnzb, r, c, ib, R, C, total);
+    t->nbytes = total;
+    return IRC_OK;
+}
+
+static int all_zero(const uint8_t *p, size_t n) {
+    for (size_t k = 0; k < n; k++)
+        if (p[k]) return 0;
+    return 1;
+}
+
+static irc_status sparse_blob(irc_session *s, uint32_t i, const irc_tensor *t, size_t esize) {
+    const char *kind = t->encoding == IRC_ENC_CSR ? "csr" : "bsr";
+    irc_sparse_geom g;
+    irc_sparse_geometry(t->dims[0], t->numel, t->enc_params, &g);
+    const uint8_t *b = t->data, *vals = b + g.V;
+    if (irc_rd32(b) != 0)
+        return FAIL("tensor %u '%s': %s row_ptr[0] is %u, must be 0", i, t->name, kind,
+                    irc_rd32(b));
+    size_t prev = 0;
+    for (size_t br = 0; br < g.BR; br++) {
+        size_t end = irc_rd32(b + 4 * (br + 1));
+        if (end < prev || end > g.nnzb)
+            return FAIL("tensor %u '%s': %s row_ptr[%zu] = %zu (must be %zu..nnzb = %zu, "
+                        "non-decreasing)", i, t->name, kind, br + 1, end, prev, g.nnzb);
+        size_t last = 0;
+        for (size_t e = prev; e < end; e++) {
+            size_t bc = irc_sparse_col(b, &g, e);
+            if (bc >= g.BC)
+                return FAIL("tensor %u '%s': %s col_idx[%zu] = %zu is not below %zu block "
+                            "columns", i, t->name, kind, e, bc, g.BC);
+            if (e > prev && bc <= last)
+                return FAIL("tensor %u '%s': %s col_idx not strictly increasing in block row "
+                            "%zu (entry %zu: %zu after %zu)", i, t->name, kind, br, e, bc, last);
+            last = bc;
+            /* an edge block's elements outside R × C are 0 */
+            size_t rows = g.R - br * g.r < g.r ? g.R - br * g.r : g.r;
+            size_t cols = g.C - bc * g.c < g.c ? g.C - bc * g.c : g.c;
+            if (rows < g.r || cols < g.c) {
+                const uint8_t *blk = vals + e * g.r * g.c * esize;
+                for (size_t ii = 0; ii < g.r; ii++) {
+                    size_t from = ii < rows ? cols : 0;
+                    if (!all_zero(blk + (ii * g.c + from) * esize, (g.c - from) * esize))
+                        return FAIL("tensor %u '%s': %s block %zu (block row %zu, column %zu) "
+                                    "holds a non-zero element outside the %zu x %zu matrix", i,
+                                    t->name, kind, e, br, bc, g.R, g.C);
+                }
+            }
+        }
+        prev = end;
+    }
+    if (prev != g.nnzb)
+        return FAIL("tensor %u '%s': %s row_ptr[%zu] = %zu, must equal nnzb = %zu", i, t->name,
+                    kind, g.BR, prev, g.nnzb);
+    size_t pad_at = 4 * (g.BR + 1) + g.ib * g.nnzb;
+    if (!all_zero(b + pad_at, g.V - pad_at))
+        return FAIL("tensor %u '%s': %s padding bytes before the values are not zero", i,
+                    t->name, kind);
+    return IRC_OK;
+}
+
 /* --- tensors ---------------------------------------------------------------------------------- */
 
 static irc_status read_tensor(irc_session *s, const uint8_t *r, uint32_t i, uint64_t arena_size,
@@ -174,13 +282,18 @@ static irc_status read_tensor(irc_session *s, const uint8_t *r, uint32_t i, uint
     t->offset = irc_rd64(r + 32);
     uint64_t stored = irc_rd64(r + 40);
     t->encoding = irc_rd32(r + 60);
-    if (t->encoding != IRC_ENC_DENSE)
+    if (t->encoding == IRC_ENC_CSR || t->encoding == IRC_ENC_BSR) {
+        for (int k = 0; k < 4; k++) t->enc_params[k] = irc_rd32(r + 64 + 4 * k);
+        IRC_TRY(sparse_layout(s, i, t, esize, stored));
+        nbytes = t->nbytes;
+    } else if (t->encoding != IRC_ENC_DENSE) {
         return irc_fail(&s->ctx, IRC_ERR_UNSUPPORTED,
                         "tensor %u '%s': constant encoding %u is not supported by this runtime "
-                        "(format 1.0 reads dense only)", i, t->name, t->encoding);
-    if (stored != nbytes)
+                        "(format 1.1 reads dense, csr and bsr)", i, t->name, t->encoding);
+    } else if (stored != nbytes) {
         return FAIL("tensor %u '%s': nbytes %llu does not match its %s shape (%zu bytes)", i,
                     t->name, (unsigned long long)stored, irc_dtype_name(t->dtype), nbytes);
+    }
     if (t->storage == IRC_STORE_ARENA) {
         if (t->offset % esize)
             return FAIL("tensor %u '%s': arena offset %llu is not a multiple of its %zu-byte "
@@ -197,6 +310,7 @@ static irc_status read_tensor(irc_session *s, const uint8_t *r, uint32_t i, uint
             return FAIL("tensor %u '%s': constant bytes [%llu, +%zu) exceed DATA (%zu bytes)", i,
                         t->name, (unsigned long long)t->offset, nbytes, s->data_size);
         t->data = (void *)(s->data + t->offset);
+        if (t->encoding != IRC_ENC_DENSE) IRC_TRY(sparse_blob(s, i, t, esize));
     } else {
         return FAIL("tensor %u '%s': unknown storage %d", i, t->name, t->storage);
     }
@@ -356,6 +470,24 @@ static irc_status read_graph(irc_session *s, const uint8_t *f, const section *se
     return IRC_OK;
 }
 
+/* Encoded constants (csr/bsr) are read by the sparse ops' weight operand only: every other op
+ * takes its constants dense (nbytes = numel × element size). */
+static irc_status check_encoded_uses(irc_session *s) {
+    for (uint32_t n = 0; n < s->n_nodes; n++) {
+        const irc_node *node = &s->nodes[n];
+        int sparse_op = node->code == 29 || node->code == 68;   /* qspmm, spmm */
+        for (int a = 0; a < node->n_in; a++) {
+            const irc_tensor *t = node->in[a];
+            if (t && t->encoding != IRC_ENC_DENSE && !(sparse_op && a == 1))
+                return FAIL("node %u '%s' (%s) reads the %s constant '%s' as input %d; only "
+                            "the weights (input 1) of qspmm and spmm may be encoded", n,
+                            node->name, node->op->name,
+                            t->encoding == IRC_ENC_CSR ? "csr" : "bsr", t->name, a);
+        }
+    }
+    return IRC_OK;
+}
+
 /* Every arena tensor a node reads was written before (by a graph input or an earlier node);
  * every node output is written once and is not a graph input; every graph output is written. */
 static irc_status check_dataflow(irc_session *s) {
@@ -500,6 +632,7 @@ static irc_status load(irc_session *s, const uint8_t *bytes, size_t size) {
     IRC_TRY(read_tensors(s, f, &sec.tens, arena_size));
     IRC_TRY(read_nodes(s, f, &sec));
     IRC_TRY(read_graph(s, f, &sec.grph));
+    IRC_TRY(check_encoded_uses(s));
     IRC_TRY(check_dataflow(s));
     IRC_TRY(setup_arena(s, arena_size));
     IRC_TRY(prepare_nodes(s));

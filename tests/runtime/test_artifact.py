@@ -144,7 +144,7 @@ def test_reader_describes_what_the_writer_wrote(tmp_path):
     path = tmp_path / "m.ircm"
     irc.save(g, path)
     info = read_artifact(path)
-    assert info.version == (1, 0) and info.size == path.stat().st_size
+    assert info.version == (1, 1) and info.size == path.stat().st_size
     assert info.inputs == ["x"] and len(info.outputs) == 1
     assert [op for op, _ in info.nodes] == ["qconv2d"]          # requantize fused
     x = next(t for t in info.tensors if t.name == "x")
