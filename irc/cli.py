@@ -365,21 +365,62 @@ def _check_data_path(option: str, path: str | None) -> None:
 
 def cmd_report(args: argparse.Namespace) -> int:
     import irc
-    from .quant_compare import format_report, quantization_report
     _check_data_path("--calib-data", args.calib_data)
     _check_data_path("--eval-data", args.eval_data)
     _load_plugins(args)
     graph = irc.load(args.model, input_shapes=_input_shapes(args.input_shape))
     irc.verify(graph)
-    q, rows = quantization_report(graph, args.passes, args.calib_data, args.eval_data,
+    if args.sensitivity:
+        return _report_sensitivity(args, graph)
+    from .quant_compare import format_report, quantization_report
+    if args.calib_data is None:
+        raise InputError("irc report needs --calib-data (quantization report), or "
+                         "--sensitivity --eval-data FILE (pruning sensitivity)")
+    passes = args.passes or "quant"
+    q, rows = quantization_report(graph, passes, args.calib_data, args.eval_data,
                                   num_samples=args.num_samples)
     quantized = sum(1 for n in q.nodes if n.op.startswith("q.") and n.op != "q.quantize"
                     and n.op != "q.dequantize")
-    print(f"{args.model}: {args.passes} -> {quantized} integer ops; error of each quantized "
+    print(f"{args.model}: {passes} -> {quantized} integer ops; error of each quantized "
           f"tensor against float, worst first (SQNR: higher is better)")
     print(format_report(rows, args.limit))
     if args.limit and len(rows) > args.limit:
         print(f"... {len(rows) - args.limit} more (--limit 0 shows all)")
+    return 0
+
+
+def _report_sensitivity(args: argparse.Namespace, graph: "Graph") -> int:
+    """``irc report --sensitivity``: per-layer pruning sweep and a proposal."""
+    import irc
+    from .sensitivity import DEFAULT_SPARSITIES, analyze
+    if args.eval_data is None:
+        raise InputError("--sensitivity needs --eval-data FILE.npz (the model's inputs, "
+                         "optionally a 'labels' array)")
+    if args.plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise InputError("--plot needs matplotlib (pip install matplotlib); drop --plot "
+                             "to get the table alone") from None
+    try:
+        levels = tuple(float(x) for x in args.sparsities.split(",")) if args.sparsities \
+            else DEFAULT_SPARSITIES
+    except ValueError:
+        raise InputError(f"--sparsities {args.sparsities}: write comma-separated fractions, "
+                         "e.g. 0.5,0.7,0.9") from None
+    if args.passes:
+        graph = irc.compile(graph, args.passes, calib_data=args.calib_data)
+    try:
+        report = analyze(graph, args.eval_data, budget=args.budget, pattern=args.pattern,
+                         sparsities=levels, scope=args.scope or (), exclude=args.exclude or (),
+                         keep_first=not args.all_layers, keep_last=not args.all_layers,
+                         num_samples=args.num_samples, prefix=args.passes or "")
+    except ValueError as e:
+        raise InputError(str(e)) from None
+    print(f"{args.model}: " + report.summary())
+    if args.plot:
+        report.plot(args.plot)
+        print(f"wrote {args.plot}", file=sys.stderr)
     return 0
 
 
@@ -505,23 +546,49 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_shape(s)
     s.set_defaults(func=cmd_show)
 
-    rp = sub.add_parser("report", help="per-layer quantization error (SQNR, cosine), worst first",
+    rp = sub.add_parser("report", help="per-layer quantization error, or pruning sensitivity",
                         description="Quantize MODEL with --passes and print, for every "
                         "quantized tensor, its SQNR and cosine similarity against the float "
                         "model on --eval-data (default: the calibration data), worst first: "
-                        "the layers to keep in float with quant{exclude=[...]}.")
-    rp.add_argument("model", help="float model (.irc, .onnx)")
-    rp.add_argument("--calib-data", required=True, metavar="FILE|DIR",
-                    help="calibration samples (.npz/.npy or a folder of them)")
+                        "the layers to keep in float with quant{exclude=[...]}.  With "
+                        "--sensitivity: prune each layer alone at several sparsities, measure "
+                        "on --eval-data, and propose per-layer sparsities within --budget "
+                        "(docs/sparsity.md).",
+                        epilog="examples: irc report m.onnx --calib-data c.npz;  irc report "
+                        "m.onnx --sensitivity --eval-data eval.npz --pattern block4x1 "
+                        "--budget 0.5 --plot sens.png")
+    rp.add_argument("model", help="model (.irc, .onnx)")
+    rp.add_argument("--calib-data", metavar="FILE|DIR",
+                    help="calibration samples (.npz/.npy or a folder of them); required for "
+                    "the quantization report")
     rp.add_argument("--eval-data", metavar="FILE|DIR", help="samples to measure on "
-                    "(default: the calibration data)")
-    rp.add_argument("--passes", "-p", default="quant", metavar="PIPELINE",
-                    help="quantization pipeline (default: quant)")
+                    "(default: the calibration data); --sensitivity: an .npz of the model's "
+                    "inputs, with a 'labels' array for top-1 accuracy")
+    rp.add_argument("--passes", "-p", metavar="PIPELINE",
+                    help="quantization pipeline (default: quant); with --sensitivity, passes "
+                    "run before the sweep (e.g. calibrate,quant to prune the int8 model)")
     rp.add_argument("--num-samples", type=int, metavar="N", help="measure on at most N samples")
     rp.add_argument("--limit", type=int, default=30, metavar="N",
                     help="show the N worst tensors (default 30; 0 = all)")
     rp.add_argument("--load", action="append", metavar="FILE.py",
                     help="also load user passes from a Python file")
+    sens = rp.add_argument_group("pruning sensitivity")
+    sens.add_argument("--sensitivity", action="store_true",
+                      help="sweep per-layer sparsity on --eval-data and propose sparsities")
+    sens.add_argument("--pattern", default="unstructured", metavar="P",
+                      help="unstructured (default), 2:4, block4x1, ... (as prune{pattern=})")
+    sens.add_argument("--budget", type=float, default=1.0, metavar="B",
+                      help="accuracy drop allowed, in points (default 1.0)")
+    sens.add_argument("--sparsities", metavar="S,S,..",
+                      help="sparsities to sweep (default 0.3,0.5,0.7,0.8,0.9,0.95)")
+    sens.add_argument("--scope", action="append", metavar="GLOB",
+                      help="only layers matching (repeatable; as prune{scope=})")
+    sens.add_argument("--exclude", action="append", metavar="GLOB",
+                      help="skip layers matching (repeatable)")
+    sens.add_argument("--all-layers", action="store_true",
+                      help="also sweep the first and last prunable layers")
+    sens.add_argument("--plot", metavar="FILE.png",
+                      help="draw accuracy vs sparsity per layer (needs matplotlib)")
     _add_input_shape(rp)
     rp.set_defaults(func=cmd_report)
 
