@@ -161,8 +161,11 @@ class Prune(Pass):
             by_amount.setdefault(s, []).append(layer.node)
         for amount, nodes in by_amount.items():
             result = sp.prune_channels(graph, amount, nodes, self.criterion)
-            for k, v in (result or {}).items() if isinstance(result, dict) else ():
+            counters = result.counters() if hasattr(result, "counters") else result
+            for k, v in (counters or {}).items() if isinstance(counters, dict) else ():
                 if isinstance(v, (int, float)) and not isinstance(v, bool):
                     ctx.count(str(k), v)
+            if self.verbose and hasattr(result, "summary"):
+                (ctx.log_stream or sys.stderr).write(result.summary() + "\n")
         ctx.mark_modified()
         return graph

@@ -472,3 +472,10 @@ def test_prune_keeps_random_graphs_valid(g: irc.Graph) -> None:
                           verify_each=True)
     irc.verify(out)
     assert set(sp.masks(out)) == {layer.weight.name for layer in sp.prunable_layers(out)}
+
+
+def test_channel_pattern_with_prune_channels() -> None:
+    pytest.importorskip("irc.passes.prune_channels")
+    g, ctx = _prune(_net(), "prune{pattern=channel,sparsity=0.5,scope=[pw1]}")
+    assert ctx.stats["prune"]["channels_removed"] == 16
+    assert g.value("pw1.w").type.shape[0] == 16
