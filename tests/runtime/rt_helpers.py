@@ -256,3 +256,99 @@ def env_isas() -> list[str]:
     only = os.environ.get("IRC_TEST_ISAS")
     isas = available_isas()
     return [i for i in isas if not only or i in only.split(",")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Sparse test graphs (sparse.* ops with csr / bsr<r x c> weights; docs/artifact.md 29, 68)
+# ---------------------------------------------------------------------------------------------
+
+def sparse_encoding(enc: str | tuple[int, int]):
+    """``"csr"`` or ``(r, c)`` as an :class:`irc.types.Encoding`."""
+    from irc.types import Encoding
+    return Encoding("csr") if enc == "csr" else Encoding("bsr", tuple(enc))
+
+
+def sparse_weights(rng: np.random.Generator, N: int, K: int, enc: str | tuple[int, int],
+                   density: float, dtype: DType = DType.I8, empty_rows: bool = False) -> np.ndarray:
+    """[N, K] weights with about ``density`` of their r x c blocks stored, each stored block
+    itself partly pruned (so blocks hold zeros), optionally with whole rows zero."""
+    r, c = (1, 1) if enc == "csr" else enc
+    br, bc = -(-N // r), -(-K // c)
+    keep = np.kron(rng.random((br, bc)) < density, np.ones((r, c), bool))[:N, :K]
+    keep &= rng.random((N, K)) < 0.8 if (r, c) != (1, 1) else True
+    if empty_rows and N > 1:
+        keep[rng.random(N) < 0.3] = False
+    if dtype is DType.F32:
+        vals = rng.standard_normal((N, K)).astype(np.float32)
+    else:
+        vals = rng.integers(-127, 128, (N, K)).astype(np.int8)
+    return np.where(keep, vals, 0).astype(vals.dtype)
+
+
+def sparse_qgraph(rng: np.random.Generator, *, layout: int, N: int, K: int,
+                  enc: str | tuple[int, int] = "csr", density: float = 0.3, B: int = 1,
+                  H: int = 3, W: int = 4, M: int = 5, batch: tuple[int, ...] = (),
+                  xdt: DType = DType.I8, ydt: DType | None = DType.I8, per_channel: bool = True,
+                  bias: bool = True, empty_rows: bool = False,
+                  clamp: tuple[int, int] | None = None):
+    """x → sparse.qconv2d (layout 0: x [B,K,H,W], w [N,K,1,1]) or sparse.qmatmul (layout 1:
+    x [*batch,M,K], w [N,K]) → q.requantize (fixed point) → y; the i32 accumulator when
+    ``ydt`` is None.  Random weights, scales and zero points."""
+    b = Builder()
+    zx = int(rng.integers(*int_range(xdt)))
+    sx = float(rng.uniform(0.01, 0.1))
+    xshape = (B, K, H, W) if layout == 0 else tuple(batch) + (M, K)
+    x = b.input("x", TensorType(xdt, xshape, PerTensor(sx, zx)))
+    wq = sparse_weights(rng, N, K, enc, density, DType.I8, empty_rows)
+    if layout == 0:
+        wq = wq.reshape(N, K, 1, 1)
+    ws = rng.uniform(0.001, 0.02, N) if per_channel else np.full(1, rng.uniform(0.001, 0.02))
+    wquant = PerAxis(0, tuple(map(float, ws)), (0,) * N) if per_channel else \
+        PerTensor(float(ws[0]), 0)
+    w = b.const(wq, type=TensorType(DType.I8, wq.shape, wquant, sparse_encoding(enc)))
+    ops = [x, w]
+    if bias:
+        ops.append(b.const(rng.integers(-5000, 5000, N).astype(np.int32)))
+    acc = (b.sparse.qconv2d if layout == 0 else b.sparse.qmatmul)(*ops)
+    if ydt is None:
+        return b.finish(acc)
+    return b.finish(_requantize(b, rng, acc, [sx * float(s) for s in ws], ydt, clamp))
+
+
+def sparse_fgraph(rng: np.random.Generator, *, layout: int, N: int, K: int,
+                  enc: str | tuple[int, int] = "csr", density: float = 0.3, B: int = 1,
+                  H: int = 3, W: int = 4, M: int = 5, batch: tuple[int, ...] = (),
+                  bias: bool = True, empty_rows: bool = False,
+                  clamp: tuple[float, float] | None = None):
+    """x → sparse.conv2d (layout 0) or sparse.matmul (layout 1) in float32."""
+    b = Builder()
+    xshape = (B, K, H, W) if layout == 0 else tuple(batch) + (M, K)
+    x = b.input("x", TensorType(DType.F32, xshape))
+    wv = sparse_weights(rng, N, K, enc, density, DType.F32, empty_rows)
+    if layout == 0:
+        wv = wv.reshape(N, K, 1, 1)
+    w = b.const(wv, type=TensorType(DType.F32, wv.shape, None, sparse_encoding(enc)))
+    ops = [x, w]
+    if bias:
+        ops.append(b.const(rng.standard_normal(N).astype(np.float32)))
+    kw = {"clamp": list(clamp)} if clamp else {}
+    return b.finish((b.sparse.conv2d if layout == 0 else b.sparse.matmul)(*ops, **kw))
+
+
+def sparse_float_tolerance(graph, feeds: dict[str, np.ndarray]) -> np.ndarray:
+    """Per output element 1e-4·√K·(Σ_k |w·x| + |bias|): the float contract of docs/artifact.md
+    (1e-4·√K relative to the size of the terms summed)."""
+    node = next(n for n in graph.nodes if n.op.startswith("sparse."))
+    w = np.abs(node.inputs[1].const_value.astype(np.float64))
+    N, K = w.shape[0], int(np.prod(w.shape[1:]))
+    w = w.reshape(N, K)
+    x = np.abs(feeds["x"].astype(np.float64))
+    if node.op == "sparse.conv2d":
+        terms = np.einsum("nk,bkp->bnp", w, x.reshape(x.shape[0], K, -1)).reshape(
+            (x.shape[0], N) + x.shape[2:])
+    else:
+        terms = x @ w.T
+    if len(node.inputs) > 2:
+        bias = np.abs(node.inputs[2].const_value.astype(np.float64))
+        terms = terms + (bias[:, None, None] if node.op == "sparse.conv2d" else bias)
+    return 1e-4 * np.sqrt(K) * terms + 1e-30
