@@ -141,6 +141,77 @@ def corruptions(blob: bytes, n: int, seed: int = 0) -> Iterator[bytes]:
         yield bytes(fix_checksums(b))
 
 
+def tensor_records(blob: bytes) -> dict[str, int]:
+    """Tensor name -> file offset of its TENS record."""
+    secs = sections(blob)
+    strs_off, strs_size, _ = secs["STRS"]
+    strs = blob[strs_off:strs_off + strs_size]
+    off = secs["TENS"][0]
+    count, rsize = struct.unpack_from("<II", blob, off)
+    out = {}
+    for i in range(count):
+        rec = off + 8 + i * rsize
+        ref = struct.unpack_from("<I", blob, rec)[0]
+        out[strs[ref:strs.index(b"\0", ref)].decode()] = rec
+    return out
+
+
+def encoded_tensors(blob: bytes) -> dict[str, tuple[int, int, int]]:
+    """csr/bsr constants of an artifact: name -> (record offset, blob file offset, nbytes)."""
+    data = sections(blob)["DATA"][0]
+    out = {}
+    for name, rec in tensor_records(blob).items():
+        if struct.unpack_from("<I", blob, rec + 60)[0] in (1, 2):
+            off, nbytes = struct.unpack_from("<QQ", blob, rec + 32)
+            out[name] = (rec, data + off, nbytes)
+    return out
+
+
+def sparse_corruptions(blob: bytes, n: int, seed: int = 0) -> Iterator[tuple[str, bytes]]:
+    """``n`` variants of ``blob`` with one of its csr/bsr constants damaged where only the
+    sparse checks can notice — its encoding code and parameters, nbytes, row pointers,
+    column indices, the padding before the values, the values (edge blocks included) —
+    checksums fixed.  Yields (tensor name, bytes)."""
+    rng = np.random.default_rng(seed)
+    enc = encoded_tensors(blob)
+    names = sorted(enc)
+    for i in range(n):
+        name = names[int(rng.integers(len(names)))]
+        rec, at, nbytes = enc[name]
+        b = bytearray(blob)
+        dims = [d for d in struct.unpack_from("<6I", blob, rec + 8) if d]
+        r, c, nnzb, ib = struct.unpack_from("<4I", blob, rec + 64)
+        br = -(-dims[0] // r)
+        col0 = at + 4 * (br + 1)
+        v = -(-(4 * (br + 1) + ib * nnzb) // 64) * 64
+        kind = i % 6
+
+        def poke(pos: int, fmt: str = "<I") -> None:
+            old = struct.unpack_from(fmt, b, pos)[0]
+            size = struct.calcsize(fmt)
+            if rng.random() < 0.5:
+                new = old + int(rng.integers(-2, 3))
+            else:
+                new = _INTERESTING[rng.integers(len(_INTERESTING))]
+            struct.pack_into(fmt, b, pos, new % (1 << (8 * size)))
+
+        if kind == 0:      # the record: nbytes, encoding, r, c, nnzb, index_bytes
+            poke(rec + int(rng.choice([40, 60, 64, 68, 72, 76])))
+        elif kind == 1:    # a row pointer
+            poke(at + 4 * int(rng.integers(br + 1)))
+        elif kind == 2 and nnzb:     # a column index
+            poke(col0 + ib * int(rng.integers(nnzb)), {1: "<B", 2: "<H", 4: "<I"}[ib])
+        elif kind == 3 and v > col0 - at + ib * nnzb:   # the padding before the values
+            b[col0 + ib * nnzb + int(rng.integers(v - (col0 - at) - ib * nnzb))] = \
+                int(rng.integers(1, 256))
+        elif kind == 4 and nbytes > v:   # a value byte (outside R x C in edge blocks: refused)
+            b[at + v + int(rng.integers(nbytes - v))] ^= int(rng.integers(1, 256))
+        else:              # a few random bytes anywhere in the blob
+            for _ in range(int(rng.integers(1, 4))):
+                b[at + int(rng.integers(nbytes))] ^= 1 << int(rng.integers(8))
+        yield name, bytes(fix_checksums(b))
+
+
 def write_pack(blobs: Sequence[bytes], path: Path) -> Path:
     with open(path, "wb") as f:
         for blob in blobs:

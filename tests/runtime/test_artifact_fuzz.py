@@ -14,7 +14,8 @@ from irc import DType
 from irc.artifact import build_artifact
 
 from rt_helpers import (SANITIZE, build_driver, corruptions, have_cc, qconv_graph,
-                        qmatmul_graph, write_pack)
+                        qmatmul_graph, sparse_corruptions, sparse_fgraph, sparse_qgraph,
+                        write_pack)
 
 pytestmark = pytest.mark.skipif(not have_cc(), reason="needs gcc")
 
@@ -26,7 +27,17 @@ def models() -> dict[str, bytes]:
         "depthwise": build_artifact(qconv_graph(rng, C=5, OC=5, groups=5, stride=(2, 2))),
         "qmatmul": build_artifact(qmatmul_graph(rng, M=3, K=9, N=5, const_b=False,
                                                 batch=(2,), adt=DType.U8)),
+        # sparse weights (format 1.1): bsr with edge blocks, csr, both layouts, int8 and float
+        "qspmm_bsr": build_artifact(sparse_qgraph(rng, layout=0, N=7, K=10, enc=(2, 3),
+                                                  density=0.5, B=2, H=2, W=3, xdt=DType.U8)),
+        "qspmm_csr": build_artifact(sparse_qgraph(rng, layout=1, N=9, K=13, enc="csr",
+                                                  density=0.4, M=3, ydt=None)),
+        "spmm_bsr": build_artifact(sparse_fgraph(rng, layout=1, N=10, K=9, enc=(4, 4),
+                                                 density=0.6, M=2, batch=(2,))),
     }
+
+
+SPARSE = ["qspmm_bsr", "qspmm_csr", "spmm_bsr"]
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +53,7 @@ def _run(driver, *args):
     return res.stdout
 
 
-@pytest.mark.parametrize("name", ["qconv", "depthwise", "qmatmul"])
+@pytest.mark.parametrize("name", ["qconv", "depthwise", "qmatmul", *SPARSE])
 def test_every_truncation_is_rejected(asan_driver, tmp_path, name):
     path = tmp_path / f"{name}.ircm"
     path.write_bytes(models()[name])
@@ -60,6 +71,30 @@ def test_corrupted_artifacts_never_crash(asan_driver, tmp_path):
     assert loaded + rejected == len(blobs)
     assert loaded >= 3                                   # the valid ones at least
     assert rejected > len(blobs) // 2                    # most corruptions are caught
+
+
+def test_corrupted_sparse_blobs_never_crash_and_are_refused_by_name(asan_driver, tmp_path):
+    """Damage aimed at the csr/bsr blobs (row pointers, column indices, index width, block
+    sides, nnzb, nbytes, padding, edge-block values; checksums fixed): under ASan nothing
+    crashes, and each variant is refused with a message naming the damaged tensor — or,
+    when the damage left a valid blob (a changed value, a still-increasing index), loads."""
+    from irc.runtime import RuntimeError_, Session
+    cases = []
+    for i, name in enumerate(SPARSE):
+        cases.extend(sparse_corruptions(models()[name], 600, seed=10 + i))
+    blobs = [b for _, b in cases]
+    out = _run(asan_driver, "--pack", write_pack(blobs, tmp_path / "pack.bin"))
+    loaded, rejected = int(out.split()[1]), int(out.split()[3])
+    assert loaded + rejected == len(blobs)
+    assert rejected > len(blobs) // 2, out
+    refused = 0
+    for tensor, blob in cases:                  # ASan passed them all: safe in-process
+        try:
+            Session(blob)
+        except RuntimeError_ as e:
+            refused += 1
+            assert f"'{tensor}'" in str(e), f"message does not name '{tensor}': {e}"
+    assert refused == rejected
 
 
 def test_valid_artifacts_run_under_asan_with_every_isa(asan_driver, tmp_path):

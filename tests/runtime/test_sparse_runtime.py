@@ -19,7 +19,7 @@ from irc.runtime import RuntimeError_, Session
 from irc.sparse_format import encode_blob
 
 from rt_helpers import (env_isas, fix_checksums, random_feeds, sections, sparse_encoding,
-                        sparse_fgraph, sparse_float_tolerance, sparse_qgraph)
+                        sparse_fgraph, sparse_float_tolerance, sparse_qgraph, tensor_records)
 
 ISAS = env_isas()
 SETTINGS = settings(max_examples=60, deadline=None,
@@ -155,21 +155,6 @@ def test_an_encoded_constant_read_by_a_dense_op_gets_a_dense_twin():
 # the loader's refusals name the tensor (targeted blob corruptions, checksums fixed)
 # ---------------------------------------------------------------------------------------------
 
-def _tensor_record(blob: bytes, name: str) -> int:
-    """File offset of tensor ``name``'s record."""
-    secs = sections(blob)
-    strs_off, strs_size, _ = secs["STRS"]
-    strs = blob[strs_off:strs_off + strs_size]
-    off, _, _ = secs["TENS"]
-    count, rsize = struct.unpack_from("<II", blob, off)
-    for i in range(count):
-        rec = off + 8 + i * rsize
-        ref = struct.unpack_from("<I", blob, rec)[0]
-        if strs[ref:strs.index(b"\0", ref)].decode() == name:
-            return rec
-    raise KeyError(name)
-
-
 def _loaded_error(blob: bytes) -> str:
     with pytest.raises(RuntimeError_) as e:
         Session(bytes(fix_checksums(bytearray(blob))))
@@ -182,7 +167,7 @@ def test_loader_rejects_corrupted_blobs_naming_the_tensor():
     w = next(n for n in g.nodes if n.op == "sparse.qmatmul").inputs[1]
     good = build_artifact(g)
     Session(good)
-    rec = _tensor_record(good, w.name)
+    rec = tensor_records(good)[w.name]
     data_off = sections(good)["DATA"][0]
     offset, nbytes = struct.unpack_from("<QQ", good, rec + 32)
     r, c, nnzb, ib = struct.unpack_from("<4I", good, rec + 64)
@@ -216,7 +201,7 @@ def test_loader_rejects_corrupted_blobs_naming_the_tensor():
     wide = sparse_qgraph(rng, layout=1, N=2, K=300, enc="csr", density=0.5, M=1)
     ww = next(n for n in wide.nodes if n.op == "sparse.qmatmul").inputs[1]
     wb = build_artifact(wide)
-    wrec = _tensor_record(wb, ww.name)
+    wrec = tensor_records(wb)[ww.name]
     assert struct.unpack_from("<I", wb, wrec + 76)[0] == 2
     b = bytearray(wb)
     struct.pack_into("<I", b, wrec + 76, 1)
@@ -230,7 +215,7 @@ def test_loader_rejects_corrupted_blobs_naming_the_tensor():
     bsr = sparse_qgraph(rng, layout=1, N=4, K=20, enc=(2, 3), density=1.0, M=1)
     bw = next(n for n in bsr.nodes if n.op == "sparse.qmatmul").inputs[1]
     bb = build_artifact(bsr)
-    brec = _tensor_record(bb, bw.name)
+    brec = tensor_records(bb)[bw.name]
     boff, bn = struct.unpack_from("<QQ", bb, brec + 32)
     _, _, bnnzb, bib = struct.unpack_from("<4I", bb, brec + 64)
     v = -(-(4 * 3 + bib * bnnzb) // 64) * 64
