@@ -50,10 +50,11 @@ def build_arm64_driver(out: Path) -> Path:
 
 
 def run_under_qemu(driver: Path, graph, feeds: dict[str, np.ndarray], workdir: Path,
-                   cpu: str) -> tuple[str, dict[str, np.ndarray]]:
+                   cpu: str, options: Sequence[str] = ()) -> tuple[str, dict[str, np.ndarray]]:
     """Write ``graph`` as an artifact and ``feeds`` as raw files into ``workdir`` (a fresh
-    directory), run the arm64 driver on them under qemu with ``cpu``, and return the kernel
-    level it chose and its outputs by name (typed and shaped like the graph's)."""
+    directory), run the arm64 driver on them under qemu with ``cpu`` (and the driver's
+    ``options``: ``--isa MASK``, ``--threads N``), and return the kernel level it chose and
+    its outputs by name (typed and shaped like the graph's)."""
     from arm64 import run_qemu
     from irc.artifact import build_artifact
     workdir.mkdir()
@@ -64,7 +65,7 @@ def run_under_qemu(driver: Path, graph, feeds: dict[str, np.ndarray], workdir: P
         path = workdir / f"input{len(files)}.bin"
         path.write_bytes(np.ascontiguousarray(feeds[v.name]).tobytes())
         files.append(str(path))
-    res = run_qemu(driver, [str(model), str(workdir), *files], cpu=cpu)
+    res = run_qemu(driver, [*options, str(model), str(workdir), *files], cpu=cpu)
     assert res.returncode == 0, res.describe()
     outs = {}
     for k, v in enumerate(graph.outputs):
