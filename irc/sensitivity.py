@@ -26,7 +26,6 @@ The result prints as a table and as a ``prune{...}`` pipeline to paste
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
@@ -198,8 +197,8 @@ class SensitivityReport:
         kw: dict[str, Any] = {"pattern": "nm", "n": p.n, "m": p.m} if p.kind == "nm" \
             else {"pattern": str(p)}
         named = tuple(f"{r.weight}:{_short(r.proposed)}" for r in self.layers if r.proposed > 0)
-        text = str(Prune(sparsity=0.0, layers=named, criterion=self.criterion,  # type: ignore[arg-type]
-                         **kw)) if named else ""
+        text = str(Prune(sparsity=0.0, layers=named, criterion=self.criterion, **kw)) \
+            if named else ""
         return ",".join(x for x in (self.prefix, text) if x)
 
     def table(self) -> str:

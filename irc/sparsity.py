@@ -482,7 +482,7 @@ class LayerStats:
 def _magnitude(layer: PrunableLayer) -> Array:
     """|real w| of the layer's weight in its 2-D view."""
     w = layer.weight
-    return np.abs(layer.view.to_matrix(real_values(w.const_value, w.type)))
+    return np.asarray(np.abs(layer.view.to_matrix(real_values(w.const_value, w.type))))
 
 
 def sparse_nbytes(mat: Array, pattern: Pattern) -> int:
@@ -702,8 +702,8 @@ class PolynomialDecay:
             p = 1.0 if step >= self.begin_step else 0.0
         else:
             p = min(1.0, max(0.0, (step - self.begin_step) / span))
-        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) \
-            * (1.0 - p) ** self.power
+        return float(self.final_sparsity + (self.initial_sparsity - self.final_sparsity)
+                     * (1.0 - p) ** self.power)
 
     def should_prune(self, step: int) -> bool:
         return self.begin_step <= step <= self.end_step and \

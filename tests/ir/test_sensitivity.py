@@ -153,3 +153,15 @@ def test_cli(fashion_data: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--calib-data" in capsys.readouterr().err
     assert main(args[:-2] + ["--sparsities", "lots"]) == 1
     assert "--sparsities" in capsys.readouterr().err
+
+
+def test_sweep_an_int8_model() -> None:
+    g = _mlp()
+    q = irc.compile(g, "calibrate,quant", calib_data=_inputs())
+    r = analyze(q, _inputs(), budget=100.0, sparsities=(0.5, 0.9), keep_first=False,
+                keep_last=False, prefix="calibrate,quant")
+    assert {row.op for row in r.layers} == {"q.matmul"}
+    assert all(row.proposed == 0.9 for row in r.layers)
+    pruned = irc.compile(g, r.pipeline(), calib_data=_inputs())
+    assert {k: round(v.sparsity, 1) for k, v in sp.records(pruned).items()} == \
+        {row.weight: 0.9 for row in r.layers}
