@@ -275,3 +275,31 @@ def test_cli_show_and_run_an_encoded_artifact(tmp_path):
     res = subprocess.run([sys.executable, "-m", "irc.cli", "show", str(path)],
                          capture_output=True, text=True)
     assert res.returncode == 0 and "spmm" in res.stdout, res.stderr
+
+
+@pytest.mark.parametrize("pipeline", [
+    "fuse-bn,prune{sparsity=0.7,pattern=block4x1},sparse-encode{force=true}",
+    "calibrate,quant,prune{sparsity=0.7,pattern=block4x4},sparse-encode{force=true}",
+    "prune{sparsity=0.8},calibrate,quant,sparse-encode{force=true}",
+])
+def test_pruned_and_sparse_encoded_model_runs_in_c(pipeline):
+    """The demo CNN through prune and sparse-encode (1x1 convs and the classifier become
+    sparse.*) as an artifact: the runtime gives the interpreter's result on every level
+    (the integer layers bit for bit; the float softmax tail within 1e-6)."""
+    from irc.interpreter import random_inputs
+    from rt_helpers import REPO
+    g = irc.load(REPO / "examples" / "small_cnn.irc")
+    calib = {k: np.concatenate([random_inputs(g, seed=s)[k] for s in range(8)])
+             for k in random_inputs(g, seed=0)}
+    q = irc.compile(g, pipeline, calib_data=calib)
+    ops = {n.op for n in q.nodes}
+    assert {"sparse.conv2d", "sparse.qconv2d"} & ops and {"sparse.matmul", "sparse.qmatmul"} & ops
+    blob = build_artifact(q)
+    assert any(t.encoding != "dense" for t in read_artifact(blob).tensors)
+    for seed in range(2):
+        feeds = random_inputs(q, seed=seed)
+        ref = irc.run(q, feeds)
+        for isa in ISAS:
+            out = Session(blob, isa=isa, num_threads=2).run(feeds)
+            for name, want in ref.items():
+                np.testing.assert_allclose(out[name], want, rtol=0, atol=1e-6, err_msg=isa)
