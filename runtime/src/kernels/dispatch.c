@@ -20,13 +20,13 @@ static const irc_kernels k_scalar = {
 static const irc_kernels k_avx2 = {
     "avx2", IRC_ISA_AVX2, IRC_ISA_AVX2,
     &irc_qgemm_avx2, &irc_sgemm_avx2, &irc_q8_avx2, &irc_f32_avx2,
-    &irc_spmm_f32_scalar,   /* → &irc_spmm_f32_avx2 when it lands */
+    &irc_spmm_f32_avx2,
     &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_avx2 when it lands */
 };
 static const irc_kernels k_avx512vnni = {
     "avx512vnni", IRC_ISA_AVX512VNNI, IRC_ISA_AVX2 | IRC_ISA_AVX512VNNI,
     &irc_qgemm_avx512vnni, &irc_sgemm_avx512, &irc_q8_avx512, &irc_f32_avx512,
-    &irc_spmm_f32_scalar,   /* → &irc_spmm_f32_avx512 when it lands */
+    &irc_spmm_f32_avx512,
     &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_avx512vnni when it lands */
 };
 static const irc_kernels *const all_levels[] = {&k_scalar, &k_avx2, &k_avx512vnni};
@@ -34,13 +34,13 @@ static const irc_kernels *const all_levels[] = {&k_scalar, &k_avx2, &k_avx512vnn
 static const irc_kernels k_neon = {
     "neon", IRC_ISA_NEON, IRC_ISA_NEON,
     &irc_qgemm_neon, &irc_sgemm_neon, &irc_q8_neon, &irc_f32_neon,
-    &irc_spmm_f32_scalar,   /* → &irc_spmm_f32_neon when it lands */
+    &irc_spmm_f32_neon,
     &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_neon when it lands */
 };
 static const irc_kernels k_neondot = {
     "neondot", IRC_ISA_NEON_DOT, IRC_ISA_NEON | IRC_ISA_NEON_DOT,
     &irc_qgemm_neondot, &irc_sgemm_neon, &irc_q8_neon, &irc_f32_neon,
-    &irc_spmm_f32_scalar,   /* → &irc_spmm_f32_neon when it lands */
+    &irc_spmm_f32_neon,
     &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_neondot when it lands */
 };
 static const irc_kernels *const all_levels[] = {&k_scalar, &k_neon, &k_neondot};
