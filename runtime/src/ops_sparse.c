@@ -346,40 +346,84 @@ typedef struct spmm_job {
     int split_m;
 } spmm_job;
 
+/* dst[c·ld_dst + r] = src[r·ld_src + c] for r < rows, c < cols, in 16 × 16 tiles (both
+ * sides then touch whole cache lines); `esize` 1 or 4. */
+#define TILE 16
+static void transpose(const uint8_t *src, size_t ld_src, uint8_t *dst, size_t ld_dst,
+                      size_t rows, size_t cols, size_t esize) {
+    for (size_t r0 = 0; r0 < rows; r0 += TILE) {
+        size_t r1 = r0 + TILE < rows ? r0 + TILE : rows;
+        for (size_t c0 = 0; c0 < cols; c0 += TILE) {
+            size_t c1 = c0 + TILE < cols ? c0 + TILE : cols;
+            if (esize == 4) {
+                for (size_t r = r0; r < r1; r++)
+                    for (size_t c = c0; c < c1; c++)
+                        memcpy(dst + (c * ld_dst + r) * 4, src + (r * ld_src + c) * 4, 4);
+            } else {
+                for (size_t r = r0; r < r1; r++)
+                    for (size_t c = c0; c < c1; c++) dst[c * ld_dst + r] = src[r * ld_src + c];
+            }
+        }
+    }
+}
+
+static uint32_t load4(const uint8_t *p) {
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 /* X columns [m0, m1) into the kernel's layout. */
 static void pack_x(const spmm_job *job, int64_t m0, int64_t m1) {
     const spmm_state *s = job->s;
-    int64_t M = s->M, K = s->K;
+    size_t M = (size_t)s->M, K = (size_t)s->K, a = (size_t)m0, n = (size_t)(m1 - m0);
     if (!s->q8) {   /* layout 1: X[k][m] = x[m][k] */
-        const float *x = (const float *)job->x;
-        float *xt = (float *)job->xp;
-        for (int64_t m = m0; m < m1; m++)
-            for (int64_t k = 0; k < K; k++) xt[k * M + m] = x[m * K + k];
+        transpose(job->x + a * K * 4, K, job->xp + a * 4, M, n, K, 4);
         return;
     }
     const uint8_t *x = job->x;
-    uint8_t *xp = job->xp, mask = s->mask;
-    if (s->layout == 0) {   /* X[k][m] = x[k·M + m] */
-        for (int64_t q = 0; q < s->Kq; q++)
-            for (int64_t j = 0; j < 4; j++) {
-                int64_t k = 4 * q + j;
-                uint8_t *dst = xp + q * M * 4 + j;
-                if (k >= K) {
-                    for (int64_t m = m0; m < m1; m++) dst[m * 4] = 0;
-                    continue;
+    uint8_t *xp = job->xp;
+    uint32_t mask = s->mask * 0x01010101u;
+    size_t full = K / 4;   /* quads inside K; the last one (K % 4 ≠ 0) is zero-padded */
+    if (s->layout == 0) {  /* X[k][m] = x[k·M + m]: four rows interleaved into words */
+        for (size_t q = 0; q < (size_t)s->Kq; q++) {
+            uint8_t *dst = xp + (q * M + a) * 4;
+            const uint8_t *r0 = x + 4 * q * M + a;
+            if (q < full) {
+                const uint8_t *r1 = r0 + M, *r2 = r1 + M, *r3 = r2 + M;
+                for (size_t m = 0; m < n; m++) {
+                    uint32_t w = ((uint32_t)r0[m] | (uint32_t)r1[m] << 8 |
+                                  (uint32_t)r2[m] << 16 | (uint32_t)r3[m] << 24) ^ mask;
+                    memcpy(dst + 4 * m, &w, 4);
                 }
-                const uint8_t *src = x + k * M;
-                for (int64_t m = m0; m < m1; m++) dst[m * 4] = src[m] ^ mask;
+                continue;
             }
+            for (size_t m = 0; m < n; m++) {   /* rows past K hold 0 */
+                uint32_t w = 0;
+                for (size_t j = 0; 4 * q + j < K; j++)
+                    w |= (uint32_t)(r0[j * M + m] ^ s->mask) << (8 * j);
+                memcpy(dst + 4 * m, &w, 4);
+            }
+        }
         return;
     }
-    for (int64_t m = m0; m < m1; m++) {   /* layout 1: X[k][m] = x[m·K + k] */
-        const uint8_t *row = x + m * K;
-        for (int64_t q = 0; q < s->Kq; q++) {
-            uint8_t *dst = xp + (q * M + m) * 4;
-            for (int64_t j = 0; j < 4; j++) {
-                int64_t k = 4 * q + j;
-                dst[j] = k < K ? row[k] ^ mask : 0;
+    /* layout 1: X[4q + j][m] = x[m·K + 4q + j]: each quad is a word of row m, so this is a
+     * transpose of 4-byte words, tiled over m */
+    for (size_t t0 = 0; t0 < n; t0 += TILE) {
+        size_t t1 = t0 + TILE < n ? t0 + TILE : n;
+        for (size_t q = 0; q < (size_t)s->Kq; q++) {
+            uint8_t *dst = xp + (q * M + a) * 4;
+            for (size_t m = t0; m < t1; m++) {
+                const uint8_t *row = x + (a + m) * K;
+                uint32_t w;
+                if (q < full) {
+                    w = load4(row + 4 * q) ^ mask;
+                } else {
+                    uint8_t tail[4] = {0, 0, 0, 0};
+                    for (size_t j = 0; 4 * q + j < K; j++) tail[j] = row[4 * q + j] ^ s->mask;
+                    w = load4(tail);
+                }
+                memcpy(dst + 4 * m, &w, 4);
             }
         }
     }
@@ -388,17 +432,9 @@ static void pack_x(const spmm_job *job, int64_t m0, int64_t m1) {
 /* Layout 1: y[m][n] = Y[n][m] for columns [m0, m1). */
 static void unpack_y(const spmm_job *job, int64_t m0, int64_t m1) {
     const spmm_state *s = job->s;
-    int64_t M = s->M, N = s->N;
-    if (s->q8 && s->requant) {
-        const uint8_t *yt = job->y;
-        for (int64_t m = m0; m < m1; m++)
-            for (int64_t n = 0; n < N; n++) job->yout[m * N + n] = yt[n * M + m];
-        return;
-    }
-    const uint32_t *yt = (const uint32_t *)job->y;
-    uint32_t *y = (uint32_t *)job->yout;
-    for (int64_t m = m0; m < m1; m++)
-        for (int64_t n = 0; n < N; n++) y[m * N + n] = yt[n * M + m];
+    size_t es = s->q8 && s->requant ? 1 : 4, a = (size_t)m0;
+    transpose(job->y + a * es, (size_t)s->M, job->yout + a * (size_t)s->N * es, (size_t)s->N,
+              (size_t)s->N, (size_t)(m1 - m0), es);
 }
 
 static void compute(const spmm_job *job, int32_t b0, int32_t b1, int32_t m0, int32_t m1) {

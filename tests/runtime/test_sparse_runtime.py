@@ -257,7 +257,7 @@ def test_qspmm_refuses_what_it_cannot_compute():
     assert "layout 2" in _loaded_error(bytes(b))
     # a weight zero point other than 0
     node = next(n for n in g.nodes if n.op == "sparse.qconv2d")
-    rec = _tensor_record(blob, node.inputs[1].name)
+    rec = tensor_records(blob)[node.inputs[1].name]
     b = bytearray(blob)
     struct.pack_into("<B", b, rec + 7, 1)                        # per tensor ...
     struct.pack_into("<f", b, rec + 48, 0.01)
