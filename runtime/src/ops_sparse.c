@@ -62,9 +62,10 @@ static int nonzero(const uint8_t *p, size_t esize) {
     return f != 0.0f;   /* NaN counts: it must reach the result */
 }
 
-/* Walk the blob of w row block by row block and call `visit` for every element of a needed
- * column (quad), in increasing column order within a row block; returns the entry count.
- * `e_out` (nullable) receives each element's entry index; *wsum (nullable) the row sums. */
+/* Walk the (checked) blob of w row block by row block, in increasing column order within a
+ * row block, and return the number of entries: columns (float) or quads (int8) in which any
+ * of the row block's rows holds a non-zero.  With the fill pointers set, also write ptr,
+ * kidx, vals and (int8) the row sums wsum. */
 typedef struct walk {
     const irc_sparse_geom *g;
     const uint8_t *blob;
@@ -198,7 +199,11 @@ static irc_status pack(irc_ctx *ctx, irc_node *node, const spmm_state *proto,
     walk wk = {g, w->data, irc_dtype_size(w->dtype), R, n_blocks, proto->q8, NULL, NULL, NULL,
                NULL};
     size_t entries = walk_blocks(&wk);
-    if (entries > INT32_MAX) return no_memory(ctx, node);
+    /* entries ≤ the blob's stored elements, so these sizes are a small multiple of the
+     * file's; the bound keeps the arithmetic below exact on 32-bit hosts too */
+    if (entries > INT32_MAX || entries > SIZE_MAX / 64 / (size_t)R ||
+        (size_t)n_blocks > SIZE_MAX / 64 || (size_t)proto->N > SIZE_MAX / 64)
+        return no_memory(ctx, node);
     size_t nch = irc_round_up((size_t)proto->N, 64);
     size_t off_ptr = irc_round_up(sizeof(spmm_state), IRC_ALIGN);
     size_t off_kidx = off_ptr + irc_round_up(((size_t)n_blocks + 1) * 4, IRC_ALIGN);

@@ -127,6 +127,8 @@ def test_encoded_weights_are_written_and_read_back():
     blob, params = encode_blob(w.const_value, 4, 4)
     assert t.nbytes == len(blob) < w.const_value.nbytes and list(t.encoding_params) == params
     np.testing.assert_array_equal(info.constant(w.name), w.const_value)
+    bias = next(n for n in g.nodes if n.op == "sparse.qmatmul").inputs[2]
+    np.testing.assert_array_equal(info.constant(bias.name), bias.const_value)     # dense
     assert [op for op, _ in info.nodes] == ["qspmm"]               # requantize fused
 
 
