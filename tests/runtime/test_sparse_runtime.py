@@ -101,12 +101,15 @@ def test_all_zero_and_all_dense_weights(enc, layout):
 
 
 @pytest.mark.parametrize("q8", [True, False])
-@pytest.mark.parametrize("shape", ["many_columns", "few_columns"])
+@pytest.mark.parametrize("shape", ["pixels", "tokens", "few_columns"])
 def test_big_layers_split_over_threads(q8, shape):
     """Above 2^18 multiply-adds the work is split: over columns when there are many (a
-    1x1 conv's pixels), over row blocks when few (a fully connected layer at batch 1)."""
+    1x1 conv's pixels, a fully connected layer's tokens), over row blocks when few (a
+    fully connected layer at batch 1)."""
     rng = np.random.default_rng(11)
-    kw = dict(layout=0, B=1, H=16, W=20) if shape == "many_columns" else dict(layout=1, M=2)
+    kw = {"pixels": dict(layout=0, B=2, H=16, W=20),
+          "tokens": dict(layout=1, M=50, batch=(3,)),
+          "few_columns": dict(layout=1, M=12)}[shape]
     g = (sparse_qgraph if q8 else sparse_fgraph)(rng, N=300, K=257, enc=(4, 1), density=0.5,
                                                  **kw)
     check_everywhere(g, 3, threads=(1, 2, 3))
