@@ -36,6 +36,17 @@ BREAK_EVEN: dict[str, dict[str, dict[Block, float]]] = {
         "int8": {(1, 1): 0.12, (1, 4): 0.40, (4, 1): 0.20, (8, 1): 0.25, (4, 4): 0.50},
     },
 }
+#: Products with fewer columns than this are matrix-vector products (a batch-1
+#: classifier): one vector lane of the M-vectorized kernels is busy, so sparse
+#: pays only at very low densities.
+GEMV_COLUMNS = 8
+
+#: break-even stored density of matrix-vector products (M < GEMV_COLUMNS)
+BREAK_EVEN_GEMV: dict[str, dict[Block, float]] = {
+    "f32": {(1, 1): 0.05, (1, 4): 0.05, (4, 1): 0.05, (8, 1): 0.05, (4, 4): 0.05},
+    "int8": {(1, 1): 0.02, (1, 4): 0.02, (4, 1): 0.02, (8, 1): 0.02, (4, 4): 0.02},
+}
+
 #: a portable artifact may run on either: the smaller (safer) of the two
 BREAK_EVEN["generic"] = {
     dt: {b: min(BREAK_EVEN["x86_64"][dt][b], BREAK_EVEN["arm64"][dt][b])
@@ -44,10 +55,17 @@ BREAK_EVEN["generic"] = {
 }
 
 
-def break_even(target: str, dtype: str, block: Block) -> float:
-    """The break-even stored density of ``block`` (an unmeasured block shape takes
-    the entry of the measured one with the same row count, else csr's)."""
-    table = BREAK_EVEN.get(target, BREAK_EVEN["generic"])[dtype]
+def _table(target: str, dtype: str, columns: int) -> dict[Block, float]:
+    if columns < GEMV_COLUMNS:
+        return BREAK_EVEN_GEMV[dtype]
+    return BREAK_EVEN.get(target, BREAK_EVEN["generic"])[dtype]
+
+
+def break_even(target: str, dtype: str, block: Block, columns: int = GEMV_COLUMNS) -> float:
+    """The break-even stored density of ``block`` for a product of ``columns``
+    columns (an unmeasured block shape takes the entry of the measured one with the
+    same row count, else csr's)."""
+    table = _table(target, dtype, columns)
     if block in table:
         return table[block]
     same_rows = [v for (r, _), v in table.items() if r == block[0]]
@@ -87,12 +105,15 @@ class Candidate:
 
 def choose_block(mat: np.ndarray, dtype: str, target: str,
                  blocks: Optional[Iterable[Block]] = None,
-                 max_density: Optional[float] = None) -> Candidate | None:
+                 max_density: Optional[float] = None,
+                 columns: int = GEMV_COLUMNS) -> Candidate | None:
     """The block shape with the most margin among ``blocks`` (default: every shape
-    the target's table lists); ``max_density`` replaces the break-even density."""
-    table = BREAK_EVEN.get(target, BREAK_EVEN["generic"])[dtype]
+    the target's table lists) for a product of ``columns`` columns; ``max_density``
+    replaces the break-even density."""
+    table = _table(target, dtype, columns)
     cands = []
     for r, c in (list(blocks) if blocks else list(table)):
-        be = max_density if max_density is not None else break_even(target, dtype, (r, c))
+        be = (max_density if max_density is not None
+              else break_even(target, dtype, (r, c), columns))
         cands.append(Candidate((r, c), block_density(mat, r, c), be))
     return max(cands, key=lambda cd: (cd.margin, -cd.block[0] * cd.block[1])) if cands else None

@@ -25,8 +25,14 @@ below the *break-even density* of that block shape, dtype and target
 (:mod:`irc.sparse_cost`, measured by ``bench/sparse_kernels.py``).  The block
 shape is the one the ``prune`` pass recorded for the weight (``graph.attrs
 ["prune"]``), else the candidate of the target with the most margin.
-``force=true`` encodes every qualifying weight whatever the model says (for
-testing and measuring); ``max_density`` replaces the break-even density.
+The kernels vectorize over the product's columns M (pixels of a 1×1 conv, rows
+of a fully connected layer), so a matrix-vector product (M below
+:data:`irc.sparse_cost.GEMV_COLUMNS`, e.g. a batch-1 classifier) has its own,
+much lower, break-even densities.  ``objective=size`` encodes wherever the blob
+is smaller than the dense weight instead — for a phone app that cares more
+about download size than about a few microseconds.  ``force=true`` encodes
+every qualifying weight whatever the model says (for testing and measuring);
+``max_density`` replaces the break-even density.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ from irc.sparsity import PRUNE_ATTR, parse_pattern
 from irc.types import Encoding, PerAxis, PerTensor, TensorType
 
 Mode = Literal["auto", "csr", "bsr"]
+Objective = Literal["speed", "size"]
 
 
 @dataclass
@@ -129,6 +136,21 @@ def _plan(node: Node) -> _Plan | None:
     return None
 
 
+def _columns(plan: _Plan) -> int:
+    """M, the columns the sparse kernel vectorizes over: pixels of one image (1×1
+    conv) or rows of the fully connected layer."""
+    x = plan.x.type.shape
+    if plan.op in ("sparse.conv2d", "sparse.qconv2d"):
+        return int(np.prod(x[2:]))
+    return int(np.prod(x[:-1]))
+
+
+def _stored_bytes(w: np.ndarray, block: tuple[int, int]) -> int:
+    from irc.sparse_format import stored_nbytes
+    enc = Encoding("csr") if block == (1, 1) else Encoding("bsr", block)
+    return stored_nbytes(w, enc)
+
+
 def _selected(node: Node, only: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
     names = [n for n in (node.name, node.outputs[0].name, node.inputs[1].name) if n]
     hit = lambda globs: any(fnmatch.fnmatchcase(n, g) for n in names for g in globs)  # noqa: E731
@@ -166,6 +188,9 @@ class SparseEncode(Pass):
     max_density: Optional[float] = field(default=None, metadata={
         "doc": "encode when the stored density is below this (default: the target's "
                "measured break-even density)"})
+    objective: Objective = field(default="speed", metadata={
+        "doc": "speed: encode where the sparse kernel is faster (the cost model); size: "
+               "wherever the sparse blob is smaller than the dense weight"})
     force: bool = field(default=False, metadata={
         "doc": "encode every qualifying weight, whatever the cost model says"})
     only: tuple[str, ...] = field(default=(), metadata={
@@ -203,10 +228,14 @@ class SparseEncode(Pass):
             blocks = [fixed] if fixed else ([recorded] if recorded else None)
             dtype = "int8" if plan.w_type.dtype is DType.I8 else "f32"
             choice: Candidate | None = choose_block(mat, dtype, target, blocks,
-                                                    self.max_density)
+                                                    self.max_density, columns=_columns(plan))
             if choice is None:
                 continue
-            if not choice.wins and not self.force:
+            if self.objective == "size" and not self.force:
+                if _stored_bytes(plan.w, choice.block) >= plan.w.nbytes:
+                    ctx.count("left dense (no smaller)", modified=False)
+                    continue
+            elif not choice.wins and not self.force:
                 ctx.count("left dense (cost model)", modified=False)
                 ctx.log(f"{node.short()}: density {choice.density:.3f} at {choice.block} is "
                         f"above break-even {choice.break_even:.3f}; left dense")
@@ -237,9 +266,7 @@ class SparseEncode(Pass):
         for v in dense_inputs:       # the dense weight (and a folded gemm bias), now unread
             if v.is_const and not v.uses and not any(v is o for o in graph.outputs):
                 graph.erase(v.producer)  # type: ignore[arg-type]
-        dense_bytes = int(plan.w.size) * t.dtype.bits // 8
-        from irc.sparse_format import stored_nbytes
         ctx.count("encoded")
-        ctx.count("bytes saved", dense_bytes - stored_nbytes(plan.w, enc))
+        ctx.count("bytes saved", int(plan.w.nbytes) - _stored_bytes(plan.w, choice.block))
         ctx.log(f"{plan.op} {sparse.outputs[0].name}: {enc}, density {choice.density:.3f} "
                 f"(break-even {choice.break_even:.3f})")

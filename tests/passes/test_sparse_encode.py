@@ -18,21 +18,34 @@ def _pruned(rng: np.random.Generator, shape: tuple[int, ...], sparsity: float) -
     return w
 
 
-def _float_graph(sparsity: float, seed: int = 0) -> irc.Graph:
-    """1x1 conv, a 3x3 conv (never sparse), and a gemm head."""
+def _float_graph(sparsity: float, seed: int = 0, rows: int = 16) -> irc.Graph:
+    """1x1 conv, a 3x3 conv (never sparse), and a gemm over ``rows`` rows (the
+    pixels of the conv's output)."""
     rng = np.random.default_rng(seed)
     b = Builder("net")
     x = b.input("x", "f32[2,16,5,5]")
     h = b.nn.conv2d(x, _pruned(rng, (32, 16, 1, 1), sparsity), np.zeros(32, np.float32),
                     clamp=(0.0, 6.0), loc="pw")
     h = b.nn.conv2d(h, _pruned(rng, (32, 32, 3, 3), sparsity), pads=[1, 1, 1, 1], loc="k3")
-    h = b.nn.flatten(b.nn.global_avg_pool(h))
+    h = b.nn.reshape(b.nn.transpose(h, perm=[0, 2, 3, 1]), shape=[50, 32])
+    h = b.nn.slice(h, starts=[0], ends=[rows], axes=[0])
     y = b.nn.gemm(h, _pruned(rng, (32, 10), sparsity), np.ones(10, np.float32), loc="fc")
     return b.finish(y)
 
 
 def _feeds(seed: int = 1) -> dict[str, np.ndarray]:
     return {"x": np.random.default_rng(seed).standard_normal((2, 16, 5, 5)).astype(np.float32)}
+
+
+def test_matrix_vector_products_need_much_sparser_weights_unless_size_is_the_objective(
+        ) -> None:
+    g = _float_graph(0.9, rows=1)             # a batch-1 classifier: M = 1
+    s = irc.compile(g, "sparse-encode", target="x86_64")
+    assert "sparse.matmul" not in _ops(s) and "sparse.conv2d" in _ops(s)
+    s = irc.compile(g, "sparse-encode{objective=size}", target="x86_64")
+    assert "sparse.matmul" in _ops(s)
+    dense = irc.compile(_float_graph(0.0, rows=1), "sparse-encode{objective=size}")
+    assert "sparse.matmul" not in _ops(dense)  # a dense blob is never smaller
 
 
 def _ops(g: irc.Graph) -> list[str]:
