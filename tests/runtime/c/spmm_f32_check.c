@@ -21,8 +21,9 @@
  *                   (clamping only shrinks differences).  Rows with no entries must
  *                   match exactly.
  *
- *   bench [family] [reps]
- *                   single-thread medians: for sparse layers W[N][K] · X[K][M] at
+ *   bench [family] [reps] [N K M]
+ *                   single-thread medians (reps samples, default 21, of about 2 ms each):
+ *                   for sparse layers W[N][K] · X[K][M] (the shapes below, or N K M) at
  *                   50/70/80/90/95 % sparsity and four patterns — unstructured (R = 1),
  *                   1×4 blocks (R = 1, runs of 4 columns), 4×4 (R = 4) and 8×1 (R = 8) —
  *                   the family's spmm time next to the dense sgemm family of the same
@@ -320,12 +321,12 @@ static void run_sparse(const void *j) {
     s->fam->run(&s->a);
 }
 
-/* seconds per call: enough calls to last about 5 ms */
+/* calls per sample: enough to last about 2 ms */
 static int calls_for(void (*fn)(const void *), const void *job) {
     const double t0 = now();
     fn(job);
     const double one = now() - t0;
-    return one >= 0.005 ? 1 : (int)(0.005 / (one > 1e-7 ? one : 1e-7)) + 1;
+    return one >= 0.002 ? 1 : (int)(0.002 / (one > 1e-7 ? one : 1e-7)) + 1;
 }
 static double time_calls(void (*fn)(const void *), const void *job, int calls) {
     const double t0 = now();
@@ -338,9 +339,11 @@ typedef struct {
     int32_t R, c;
 } pattern;
 
-static int bench(const char *only, int reps) {
-    static const int32_t shapes[][3] = {{768, 768, 128}, {256, 128, 196}, {3072, 768, 128},
-                                        {256, 256, 3136}};
+static int bench(const char *only, int reps, const int32_t *shape) {
+    static const int32_t all_shapes[][3] = {{768, 768, 128}, {256, 128, 196}, {3072, 768, 128},
+                                            {256, 256, 3136}};
+    const int32_t(*shapes)[3] = shape ? (const int32_t(*)[3])shape : all_shapes;
+    const size_t n_shapes = shape ? 1 : sizeof all_shapes / sizeof all_shapes[0];
     static const double sparsity[] = {0.5, 0.7, 0.8, 0.9, 0.95};
     static const pattern patterns[] = {{"1x1", 1, 1}, {"1x4", 1, 4}, {"4x4", 4, 4}, {"8x1", 8, 1}};
     const irc_spmm_f32_family *fams[4];
@@ -368,7 +371,7 @@ static int bench(const char *only, int reps) {
            "actual 2*stored*M/t\n", fam->name, dfam->name, reps);
     printf("%-16s %-4s %5s %9s %9s %8s %9s %9s %9s %9s\n", "N x K x M", "pat", "sp%", "dense ms",
            "sparse ms", "speedup", "dense GF", "eff GF", "act GF", "pack ms");
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+    for (size_t si = 0; si < n_shapes; si++) {
         const int32_t N = shapes[si][0], K = shapes[si][1], M = shapes[si][2];
         float *wd = xmalloc(sizeof(float) * (size_t)N * K);
         float *x = xmalloc(sizeof(float) * (size_t)K * M);
@@ -423,8 +426,12 @@ static int bench(const char *only, int reps) {
 }
 
 int main(int argc, char **argv) {
-    if (argc > 1 && strcmp(argv[1], "bench") == 0)
-        return bench(argc > 2 ? argv[2] : NULL, argc > 3 ? atoi(argv[3]) : 11);
+    if (argc > 1 && strcmp(argv[1], "bench") == 0) {
+        int32_t shape[3];
+        for (int i = 0; i < 3; i++) shape[i] = argc > 6 ? atoi(argv[4 + i]) : 0;
+        return bench(argc > 2 ? argv[2] : NULL, argc > 3 ? atoi(argv[3]) : 21,
+                     shape[0] > 0 && shape[1] > 0 && shape[2] > 0 ? shape : NULL);
+    }
     const int cases = argc > 2 ? atoi(argv[2]) : 3000;
     return check(cases > 0 ? cases : 1);
 }
