@@ -21,13 +21,13 @@ static const irc_kernels k_avx2 = {
     "avx2", IRC_ISA_AVX2, IRC_ISA_AVX2,
     &irc_qgemm_avx2, &irc_sgemm_avx2, &irc_q8_avx2, &irc_f32_avx2,
     &irc_spmm_f32_avx2,
-    &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_avx2 when it lands */
+    &irc_spmm_q8_avx2,
 };
 static const irc_kernels k_avx512vnni = {
     "avx512vnni", IRC_ISA_AVX512VNNI, IRC_ISA_AVX2 | IRC_ISA_AVX512VNNI,
     &irc_qgemm_avx512vnni, &irc_sgemm_avx512, &irc_q8_avx512, &irc_f32_avx512,
     &irc_spmm_f32_avx512,
-    &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_avx512vnni when it lands */
+    &irc_spmm_q8_avx512vnni,
 };
 static const irc_kernels *const all_levels[] = {&k_scalar, &k_avx2, &k_avx512vnni};
 #elif defined(__aarch64__)
