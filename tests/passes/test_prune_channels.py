@@ -59,8 +59,8 @@ class Net:
         """conv -> batch norm -> relu"""
         return self.b.nn.relu(self.bn(self.conv(x, out, name=name)))
 
-    def finish(self, y: Value) -> Graph:
-        return self.b.finish(y)
+    def finish(self, *ys: Value) -> Graph:
+        return self.b.finish(*ys)
 
     def feeds(self, seed: int = 1) -> dict[str, np.ndarray]:
         rng = np.random.default_rng(seed)
@@ -107,7 +107,8 @@ def prune_and_check(g: Graph, amount: float, feeds: dict[str, np.ndarray],
                     layers: list[Node] | None = None, exact: bool = True, **kw
                     ) -> tuple[Graph, ChannelPruneStats]:
     """Prune a copy of ``g``; check it verifies, keeps its interface, and equals
-    the cut reference (bit for bit when ``exact``)."""
+    the cut reference (bit for bit when ``exact``; not checked with calibration
+    data, which moves the removed channels' means into biases)."""
     p = g.copy()
     names = [n.outputs[0].name for n in (layers if layers is not None else all_layers(g))]
     stats = prune_channels(p, amount, [layer(p, n) for n in names], **kw)
@@ -115,6 +116,8 @@ def prune_and_check(g: Graph, amount: float, feeds: dict[str, np.ndarray],
     assert [(v.name, v.type) for v in p.outputs] == [(v.name, v.type) for v in g.outputs]
     assert stats.params_after == parameter_count(p) <= stats.params_before
     got = irc.run(p, feeds)
+    if kw.get("calib_data") is not None:
+        return p, stats
     want = irc.run(cut_reference(g, stats), feeds)
     for k in want:
         if exact:
@@ -385,8 +388,61 @@ def test_options_and_rounding() -> None:
         prune_channels(g.copy(), 1.0, [])
     with pytest.raises(ValueError, match="criterion"):
         prune_channels(g.copy(), 0.5, [], criterion="l3")
+    with pytest.raises(ValueError, match="calib_data"):
+        prune_channels(g.copy(), 0.5, [], criterion="activation")
     with pytest.raises(ValueError, match="not a node"):
         prune_channels(g.copy(), 0.5, [layer(g, "c1")])
+
+
+# --- calibration data: compensation and the activation criterion ----------------------------------
+
+def _constant_channels_net() -> tuple[Net, Graph]:
+    """conv (channels 0-3 have zero filters: after batch norm + relu they are the
+    constant 10 + bias) read by a 1x1 conv, a global pool -> matmul and a
+    flatten -> gemm."""
+    n = Net(shape=(2, 3, 4, 4))                    # pools divide by 16: exact
+    w = n.ints(8, 3, 3, 3, lo=1, hi=3)
+    w[:4] = 0
+    h = n.conv(n.x, 8, w=w, name="c1")
+    ones, zeros = n.b.const(np.ones(8)), n.b.const(np.zeros(8))
+    h = n.b.nn.relu(n.b.nn.batch_norm(h, ones, n.b.const(np.full(8, 10.0)), zeros, ones,
+                                      epsilon=0.0))
+    y1 = n.conv(h, 3, k=1, name="pw")
+    y2 = n.b.nn.matmul(n.b.nn.flatten(n.b.nn.global_avg_pool(h)), n.b.const(n.ints(8, 2)),
+                       name="mm")
+    y3 = n.b.nn.gemm(n.b.nn.flatten(h), n.b.const(n.ints(128, 4)), name="fc")
+    return n, n.finish(y1, y2, y3)
+
+
+def test_compensation_makes_constant_channels_free() -> None:
+    """A removed channel replaced by its mean in the next biases: when it is
+    constant, the pruned graph computes exactly what the original does."""
+    n, g = _constant_channels_net()
+    feeds = n.feeds()
+    p, stats = prune_and_check(g, 0.5, feeds, layers=[layer(g, "c1")], calib_data=[feeds])
+    assert stats.groups[0].removed == (0, 1, 2, 3)
+    assert sorted(stats.compensated) == ["%fc", "%mm", "%pw"]
+    got, want = irc.run(p, feeds), irc.run(g, feeds)
+    for k in want:
+        np.testing.assert_array_equal(got[k], want[k], err_msg=k)
+    # the matmul has no bias: an add after it, the output keeps its name
+    assert p.value("mm").producer.op == "nn.add"
+    cut = irc.run(prune_and_check(g, 0.5, feeds, layers=[layer(g, "c1")])[0], feeds)
+    assert not np.array_equal(cut["pw"], want["pw"])
+
+
+def test_activation_criterion_reads_what_the_next_layer_reads() -> None:
+    n = Net(shape=(2, 3, 4, 4))
+    w = n.ints(6, 3, 3, 3)
+    w[0] *= 10                                     # the largest filter ...
+    h = n.b.nn.relu(n.conv(n.x, 6, w=w, name="c1"))
+    w2 = n.ints(4, 6, 1, 1, lo=1, hi=2)
+    w2[:, 0] = 0                                   # ... that nobody reads
+    g = n.finish(n.conv(h, 4, k=1, w=w2, name="c2"))
+    feeds = n.feeds()
+    _, l1 = prune_and_check(g, 0.2, feeds)
+    _, act = prune_and_check(g, 0.2, feeds, criterion="activation", calib_data=[feeds])
+    assert 0 not in l1.groups[0].removed and act.groups[0].removed == (0,)
 
 
 def test_amount_zero_changes_nothing() -> None:
@@ -427,13 +483,19 @@ def chains(draw) -> tuple[Net, Graph]:  # type: ignore[no-untyped-def]
     return n, n.finish(y)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(net=chains(), amount=st.sampled_from([0.1, 0.25, 0.5, 0.75, 0.9]),
-       criterion=st.sampled_from(["l1", "l2"]), multiple=st.sampled_from([1, 1, 2, 4]))
+       criterion=st.sampled_from(["l1", "l2", "l1+calib", "activation"]),
+       multiple=st.sampled_from([1, 1, 2, 4]))
 def test_random_chains_prune_exactly(net: tuple[Net, Graph], amount: float, criterion: str,
                                      multiple: int) -> None:
+    """Exact against the cut reference without calibration data; with it (the
+    means compensated), verified and shrunk the same way."""
     n, g = net
-    p, stats = prune_and_check(g, amount, n.feeds(), criterion=criterion, multiple=multiple)
+    calib = [n.feeds(2)] if criterion in ("l1+calib", "activation") else None
+    p, stats = prune_and_check(g, amount, n.feeds(), criterion=criterion.split("+")[0],
+                               multiple=multiple, calib_data=calib)
+    assert len(stats.compensated) == (len(stats.cuts) if calib else 0)
     assert "graph output" in stats.skipped["%head"]
     for grp in stats.groups:
         assert grp.kept == keep_count(grp.channels, amount, multiple=multiple) < grp.channels
@@ -460,8 +522,10 @@ def test_quantized_fashion_cnn_prunes_exactly_and_runs_in_c() -> None:
     from irc.runtime import Session
     g, feeds = _fashion()
     q = irc.compile(g, "calibrate{method=minmax},quant", calib_data=feeds)
-    for amount in (0.25, 0.5):
-        p, stats = prune_and_check(q, amount, feeds[0])
+    for amount, calib in ((0.25, None), (0.5, None), (0.5, feeds)):
+        p, stats = prune_and_check(q, amount, feeds[0], calib_data=calib,
+                                   criterion="activation" if calib else "l1")
+        assert len(stats.compensated) == (3 if calib else 0)
         assert [grp.channels for grp in stats.groups] == [32, 48, 64]
         # per-channel requantization multipliers and weight scales shrank with the channels
         rq = [n for n in p.nodes if n.op == "q.requantize"]
