@@ -5,7 +5,9 @@ registry in dispatch.c lists, each run where this CPU supports it) and runs it: 
 optimized, once with AddressSanitizer and UndefinedBehaviorSanitizer (the program poisons
 X's columns outside the requested range, and the per-row arrays and the packed W are
 exact-size allocations, so an out-of-contract read stops it; X also ends at a PROT_NONE
-page).  The C program checks bytes; this file builds and runs it and
+page).  Where the arm64 cross compiler and qemu are installed, it is built for arm64 and
+run on a CPU with the dot-product extension (neon and neondot families) and on one without
+(neon only, neondot skipped).  The C program checks bytes; this file builds and runs it and
 checks that the families the CPU has really ran (not the scalar twin in their place).
 
 The benchmark mode is only smoke-tested here (one repeat); for the table, see the program's
@@ -21,6 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+
+from arm64 import build_arm64, cross_available, run_qemu
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = ROOT / "tests" / "runtime" / "c" / "spmm_q8_check.c"
@@ -120,3 +124,15 @@ def test_spmm_q8_bench_runs(check_o2: Path) -> None:
         for pattern in ("unstr R=1", "1x4   R=1", "4x4   R=4", "8x1   R=8"):
             assert pattern in out, out
         assert "N=768 K=768 M=128" in out and "N=256 K=128 M=196" in out, out
+
+
+@pytest.mark.skipif(not cross_available(), reason="needs the arm64 cross tools and qemu")
+def test_spmm_q8_families_arm64_qemu(tmp_path: Path) -> None:
+    # -Werror: the kernels build warning-free with the runtime's plain flags (no -march; only
+    # the SDOT tiles carry a target attribute)
+    exe = build_arm64([SOURCE, RUNTIME / "src" / "cpu.c", *sorted(KERNELS.glob("*.c"))],
+                      tmp_path / "spmm_q8_check_arm64", ["-Werror"])
+    out = run_qemu(exe, ["21", "400"], cpu="cortex-a76").stdout
+    _check_output(out, ["neon", "neondot"])
+    out = run_qemu(exe, ["22", "300"], cpu="cortex-a53").stdout   # no SDOT
+    _check_output(out, ["neon"], ["neondot"])

@@ -35,13 +35,13 @@ static const irc_kernels k_neon = {
     "neon", IRC_ISA_NEON, IRC_ISA_NEON,
     &irc_qgemm_neon, &irc_sgemm_neon, &irc_q8_neon, &irc_f32_neon,
     &irc_spmm_f32_neon,
-    &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_neon when it lands */
+    &irc_spmm_q8_neon,
 };
 static const irc_kernels k_neondot = {
     "neondot", IRC_ISA_NEON_DOT, IRC_ISA_NEON | IRC_ISA_NEON_DOT,
     &irc_qgemm_neondot, &irc_sgemm_neon, &irc_q8_neon, &irc_f32_neon,
     &irc_spmm_f32_neon,
-    &irc_spmm_q8_scalar,    /* → &irc_spmm_q8_neondot when it lands */
+    &irc_spmm_q8_neondot,
 };
 static const irc_kernels *const all_levels[] = {&k_scalar, &k_neon, &k_neondot};
 #else
