@@ -34,7 +34,7 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -97,16 +97,18 @@ def bench_model(name: str, amounts: list[float], repeats: int, quick: bool) -> l
         row["compile_eval_s"] = time.perf_counter() - t0
         rows.append(row)
     # latency: every configuration of the model interleaved, sample by sample
-    samplers = {}
+    samplers: dict[tuple[float, str], Callable[[], float]] = {}
+    sessions = []                     # kept alive while their samplers run
     for r in rows:
-        for k, blob in r["blobs"].items():
+        for kind, blob in r["blobs"].items():
             sess = Session(blob, num_threads=1)
             sess.set_inputs(feeds)
-            samplers[(r["amount"], k)] = (sampler(sess.invoke, 20e-3), sess)
+            sessions.append(sess)
+            samplers[(r["amount"], kind)] = sampler(sess.invoke, 20e-3)
     times: dict[tuple[float, str], list[float]] = {k: [] for k in samplers}
     for _ in range(repeats):
-        for k, (smp, _) in samplers.items():
-            times[k].append(smp())
+        for key, smp in samplers.items():
+            times[key].append(smp())
     for r in rows:
         r["latency_ms"] = {k: 1e3 * float(np.median(times[(r["amount"], k)])) for k in r["blobs"]}
         # the artifacts against the interpreter, after the timing

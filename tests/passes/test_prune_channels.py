@@ -426,7 +426,7 @@ def test_compensation_makes_constant_channels_free() -> None:
     for k in want:
         np.testing.assert_array_equal(got[k], want[k], err_msg=k)
     # the matmul has no bias: an add after it, the output keeps its name
-    assert p.value("mm").producer.op == "nn.add"
+    assert layer(p, "mm").op == "nn.add"
     cut = irc.run(prune_and_check(g, 0.5, feeds, layers=[layer(g, "c1")])[0], feeds)
     assert not np.array_equal(cut["pw"], want["pw"])
 
@@ -443,6 +443,18 @@ def test_activation_criterion_reads_what_the_next_layer_reads() -> None:
     _, l1 = prune_and_check(g, 0.2, feeds)
     _, act = prune_and_check(g, 0.2, feeds, criterion="activation", calib_data=[feeds])
     assert 0 not in l1.groups[0].removed and act.groups[0].removed == (0,)
+
+
+def test_masks_of_other_patterns_are_sliced_along() -> None:
+    from irc import sparsity as sp
+    g, _ = _fashion()
+    p = irc.compile(g, "prune{pattern=block4x1,sparsity=0.5},prune{pattern=channel,sparsity=0.5}",
+                    verify_each=True)
+    recs = sp.records(p)
+    assert set(recs) == {"conv3.0.weight", "head.1.weight"}
+    for name, rec in recs.items():
+        w = p.value(name).const_value
+        assert rec.mask.shape == w.shape and not w[~rec.mask].any()
 
 
 def test_amount_zero_changes_nothing() -> None:
