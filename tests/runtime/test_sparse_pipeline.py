@@ -69,7 +69,7 @@ def test_the_command_writes_a_block_sparse_int8_artifact(compiled) -> None:
     info = read_artifact(path)
     assert info.target == "arm64"
     ops = [op for op, _ in info.nodes]
-    assert ops.count("qspmm") >= 5, ops
+    assert ops.count("qspmm") >= 3, ops      # the layers where the cost model says sparse wins
     assert {t.encoding for t in info.tensors} >= {"bsr"}
     sparse = [n for n in graph.nodes if n.op == "sparse.qconv2d"]
     assert all(str(n.inputs[1].type.encoding) == "bsr<4x1>" for n in sparse)
