@@ -22,7 +22,9 @@
  * near INT32_MIN/MAX (the int32 sums wrap), with ties for the rounding; mult 0, 1, 2^30,
  * 2^31−1, INT32_MIN (SRDHM's saturation) or normalised; shift −31..30; out_zp up to ±2^31;
  * int32 output (mult NULL), int8 or uint8.  Each case runs whole and on a random sub-range of
- * row blocks b0..b1 and columns m0..m1 (odd starts and widths).  Checks:
+ * row blocks b0..b1 and columns m0..m1 (odd starts and widths).  Then a deterministic sweep
+ * of the requantization (case_sweep): every shift × edge multipliers × biases placing
+ * rounding ties and the int32 ends inside a run of 256 consecutive accumulators.  Checks:
  *   - Y equal byte for byte with the twin's over the whole buffer: inside the range the
  *     values, rows ≥ N and everything outside it (guards included) the untouched fill;
  *   - X ends at a PROT_NONE page (a read past the last column of the last quad faults) and,
@@ -294,6 +296,77 @@ static void case_free(sp_case *c) {
     free(c->shift);
 }
 
+/* The requantization sweep: one row per (shift −31..30, multiplier from an edge list, bias
+ * from an edge list), each row one entry W[n][0..3] = (1, 0, 0, 0) and X[0][m] running over
+ * the 256 values of the domain, so acc = bias + x sweeps 256 consecutive integers around
+ * each bias: rounding ties of every shift from both sides, both signs, and the int32 ends
+ * (wrapping there).  R = 1, int8 output over the full range, zp 0. */
+static void case_sweep(sp_case *c, int x_signed, int out_kind) {
+    static const int32_t mults[] = {0, 1, 1 << 30, (1 << 30) + 1, 1518500250, INT32_MAX - 1,
+                                    INT32_MAX, INT32_MIN};
+    enum { NM = sizeof mults / sizeof mults[0], NB = 8, NS = 62 };
+    int32_t N = NS * NM * NB, K = 4, Q = 1;
+    memset(c, 0, sizeof *c);
+    c->Q = Q;
+    c->x_signed = x_signed;
+    c->pattern = "sweep";
+    c->ptr = xmalloc(((size_t)N + 1) * 4);
+    c->kidx = xmalloc((size_t)N * 4);
+    c->vals = xaligned((size_t)N * 4);
+    size_t np = round_up((size_t)N, 64);
+    c->bias = xmalloc(np * 4);
+    c->mult = xmalloc(np * 4);
+    c->shift = xmalloc(np * 4);
+    /* acc = bias + x with x from −128 (or 0) up: the first value of the run is xlo */
+    int32_t xlo = x_signed ? -128 : 0;
+    for (size_t n = 0; n < np; n++) {
+        int32_t sh = (int32_t)(n % NS) - 31, r = sh < 0 ? -sh : 0;
+        int32_t mult = mults[(n / NS) % NM];
+        int64_t tie = (int64_t)rng_int(-1000, 1000) * ((int64_t)1 << r) +
+                      (r ? (int64_t)1 << (r - 1) : 0);
+        int64_t b;
+        switch ((n / NS / NM) % NB) {
+        case 0: b = tie - 128; break;                     /* a tie mid-run, positive side */
+        case 1: b = -tie - 128; break;                    /* and negative */
+        case 2: b = INT32_MIN - xlo; break;               /* from INT32_MIN up */
+        case 3: b = (int64_t)INT32_MAX - 255 - xlo; break;   /* up to INT32_MAX */
+        case 4: b = (int64_t)INT32_MAX - 100 - xlo; break;   /* across the wrap */
+        case 5: b = -128 - xlo; break;                    /* around 0 */
+        case 6: b = (int64_t)rng_i32(); break;
+        default: b = (int64_t)rng_int(-3, 3) * (1 << 30) - 128; break;
+        }
+        c->bias[n] = (int32_t)(uint32_t)(uint64_t)b;     /* wrapping */
+        c->mult[n] = mult;
+        c->shift[n] = sh;
+    }
+    for (int32_t n = 0; n < N; n++) {
+        c->ptr[n] = n;
+        c->kidx[n] = 0;
+        c->vals[4 * n] = 1;
+        c->vals[4 * n + 1] = c->vals[4 * n + 2] = c->vals[4 * n + 3] = 0;
+    }
+    c->ptr[N] = N;
+    c->w.N = N;
+    c->w.K = K;
+    c->w.R = 1;
+    c->w.n_blocks = N;
+    c->w.ptr = c->ptr;
+    c->w.kidx = c->kidx;
+    c->w.vals = c->vals;
+    c->ldx = 256;
+    guarded_alloc(&c->xg, (size_t)Q * c->ldx * 4);
+    for (int32_t m = 0; m < 256; m++) {
+        c->xg.p[4 * m] = (uint8_t)(xlo + m);
+        c->xg.p[4 * m + 1] = c->xg.p[4 * m + 2] = c->xg.p[4 * m + 3] = 0;
+    }
+    c->ldy = c->ldx;
+    c->out_kind = out_kind;
+    c->has_bias = 1;
+    c->out_zp = 0;
+    c->lo = out_kind == 2 ? 0 : -128;
+    c->hi = out_kind == 2 ? 255 : 127;
+}
+
 #define GUARD 64
 #define FILL 0xA5
 
@@ -407,8 +480,24 @@ static int check_family(const irc_spmm_q8_family *f, uint64_t seed, int cases, i
         }
         case_free(&c);
     }
-    printf("spmm_q8 %-11s %s: %d cases (R=1/2/4/8: %d/%d/%d/%d), %d runs (act_signed=%d, "
-           "seed %" PRIu64 ")\n",
+    for (int kind = 0; kind < 3 && !bad; kind++) {   /* the sweep, int32/int8/uint8 out */
+        sp_case c;
+        case_sweep(&c, f->act_signed, kind);
+        size_t size;
+        int32_t nb = c.w.n_blocks;
+        uint8_t *want = run_case(irc_spmm_q8_scalar_run, &c, 0, nb, 0, 256, &size);
+        uint8_t *got = run_case(f->run, &c, 0, nb, 0, 256, &size);
+        if (memcmp(want, got, size) != 0) {
+            report(f->name, &c, 0, nb, 0, 256, want, got, size, seed, -1 - kind);
+            bad = 1;
+        }
+        free(want);
+        free(got);
+        case_free(&c);
+        runs++;
+    }
+    printf("spmm_q8 %-11s %s: %d cases (R=1/2/4/8: %d/%d/%d/%d) + the requantization sweep, "
+           "%d runs (act_signed=%d, seed %" PRIu64 ")\n",
            f->name, bad ? "FAILED" : "ok", cases, by_r[1], by_r[2], by_r[4], by_r[8], runs,
            f->act_signed, seed);
     return bad;
