@@ -65,6 +65,10 @@ static inline __attribute__((always_inline)) void tile(const irc_spmm_f32_args *
     const size_t ldx = a->ldx;
     for (int32_t e = e0; e < e1; e++) {
         const float *xr = xm + (size_t)kidx[e] * ldx;
+        if (R >= 2) {   /* this row's columns of the next tile, into L2 (a hint: never faults) */
+#pragma GCC unroll 8
+            for (int j = 0; j < MT; j++) _mm_prefetch((const char *)(xr + 16 * (MT + j)), _MM_HINT_T1);
+        }
         __m512 xv[8];
 #pragma GCC unroll 8
         for (int j = 0; j < MT; j++)

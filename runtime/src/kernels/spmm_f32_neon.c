@@ -90,6 +90,10 @@ static ALWAYS_INLINE void tile(const irc_spmm_f32_args *a, int32_t b, int32_t m,
     const size_t ldx = a->ldx;
     for (int32_t e = e0; e < e1; e++) {
         const float *xr = xm + (size_t)kidx[e] * ldx;
+        if (R >= 2) {   /* this row's columns of the next tile, into L2 (a hint: never faults) */
+#pragma GCC unroll 4
+            for (int j = 0; j < (MT + 3) / 4; j++) __builtin_prefetch(xr + 4 * MT + 16 * j, 0, 2);
+        }
         float32x4_t xv[8], wq[2];
 #pragma GCC unroll 8
         for (int j = 0; j < MT; j++)
