@@ -558,9 +558,9 @@ def prune_weights(graph: Graph, plan: Sequence[tuple[PrunableLayer, float]],
 
 
 def prune_channels(graph: Graph, amount: float, layers: list[Node],
-                   criterion: str = "l1") -> Any:
+                   criterion: str = "l1", multiple: int = 1, calib_data: Any = None) -> Any:
     """``pattern=channel``: structured filter/channel pruning, by
-    :mod:`passes.prune_channels` when it is installed."""
+    :mod:`passes.prune_channels` when it is installed (its ``ChannelPruneStats``)."""
     import importlib
     try:
         mod = importlib.import_module("irc.passes.prune_channels")
@@ -570,7 +570,8 @@ def prune_channels(graph: Graph, amount: float, layers: list[Node],
         raise PassError("pattern=channel is not available in this build (structured "
                         "channel pruning, passes/prune_channels.py, is not installed); "
                         "use unstructured, nm or block{r}x{c}") from None
-    return mod.prune_channels(graph, amount, layers, criterion)
+    return mod.prune_channels(graph, amount, layers, criterion, multiple=multiple,
+                              calib_data=calib_data)
 
 
 def format_table(stats: Sequence[LayerStats]) -> str:

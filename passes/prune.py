@@ -72,8 +72,16 @@ class Prune(Pass):
         "doc": "leave the last prunable layer dense"})
     depthwise: bool = field(default=False, metadata={
         "doc": "also prune depthwise convs with nm/block patterns (unstructured always does)"})
-    criterion: Literal["l1", "l2"] = field(default="l1", metadata={
-        "doc": "block score: mean |w| (l1) or RMS (l2) of the block"})
+    criterion: Literal["l1", "l2", "activation"] = field(default="l1", metadata={
+        "doc": "block score: mean |w| (l1) or RMS (l2) of the block; pattern=channel also "
+               "takes activation (the output error a removed channel leaves, measured on "
+               "--calib-data)"})
+    compensate: bool = field(default=True, metadata={
+        "doc": "pattern=channel with --calib-data: fold removed channels' mean activations "
+               "into the next layers' biases"})
+    multiple: int = field(default=1, metadata={
+        "doc": "pattern=channel: keep channel counts a multiple of this (e.g. 4 or 8 for "
+               "SIMD-friendly widths)"})
     threshold: Literal["layer", "global"] = field(default="layer", metadata={
         "doc": "layer: each layer reaches its sparsity; global: one magnitude threshold over "
                "all in-scope weights (layers without a per-layer sparsity)"})
@@ -96,6 +104,10 @@ class Prune(Pass):
             sp.check_sparsity(self.sparsity)
             sp.check_sparsity(self.initial_sparsity, "initial_sparsity")
             sp.parse_layer_sparsities(self.layers)
+            if self.criterion == "activation" and self.parsed_pattern().kind != "channel":
+                raise ValueError("criterion=activation applies to pattern=channel only")
+            if self.multiple < 1:
+                raise ValueError(f"multiple must be >= 1, got {self.multiple}")
             if self.end_step < self.begin_step:
                 raise ValueError(f"end_step ({self.end_step}) must be >= begin_step "
                                  f"({self.begin_step})")
@@ -156,16 +168,19 @@ class Prune(Pass):
                   plan: list[tuple[sp.PrunableLayer, float]]) -> Graph:
         if self.threshold == "global":
             raise PassError("pattern=channel prunes each layer on its own; drop threshold=global")
+        calib = ctx.calib_data if self.compensate or self.criterion == "activation" else None
+        if self.criterion == "activation" and calib is None:
+            raise PassError("prune{pattern=channel,criterion=activation} measures channels on "
+                            "calibration data: give --calib-data (calib_data=)")
         by_amount: dict[float, list[Any]] = {}
         for layer, s in plan:
             by_amount.setdefault(s, []).append(layer.node)
         for amount, nodes in by_amount.items():
-            result = sp.prune_channels(graph, amount, nodes, self.criterion)
-            counters = result.counters() if hasattr(result, "counters") else result
-            for k, v in (counters or {}).items() if isinstance(counters, dict) else ():
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    ctx.count(str(k), v)
-            if self.verbose and hasattr(result, "summary"):
+            result = sp.prune_channels(graph, amount, nodes, self.criterion,
+                                       multiple=self.multiple, calib_data=calib)
+            for k, v in result.counters().items():
+                ctx.count(str(k), v)
+            if self.verbose:
                 (ctx.log_stream or sys.stderr).write(result.summary() + "\n")
         ctx.mark_modified()
         return graph

@@ -5,7 +5,6 @@ that survive the text form and re-zero weights after training steps."""
 from __future__ import annotations
 
 import sys
-import types
 import warnings
 from pathlib import Path
 
@@ -435,17 +434,37 @@ def test_option_errors() -> None:
 
 
 def test_channel_pattern_dispatches(monkeypatch: pytest.MonkeyPatch) -> None:
+    import irc.passes.prune_channels as pc
     calls = []
+    real = pc.prune_channels
 
-    def fake(graph: irc.Graph, amount: float, layers: list, criterion: str = "l1") -> dict:
-        calls.append((amount, [n.name for n in layers], criterion))
-        return {"channels-removed": 3}
-    mod = types.ModuleType("irc.passes.prune_channels")
-    mod.prune_channels = fake  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "irc.passes.prune_channels", mod)
-    _, ctx = _prune(_net(), "prune{pattern=channel,sparsity=0.25,scope=[pw*],criterion=l2}")
-    assert calls == [(0.25, ["pw1", "pw2"], "l2")]
-    assert ctx.stats["prune"]["channels-removed"] == 3
+    def spy(graph: irc.Graph, amount: float, layers: list, criterion: str = "l1",
+            multiple: int = 1, calib_data: object = None) -> object:
+        calls.append((amount, [n.name for n in layers], criterion, multiple,
+                      calib_data is not None))
+        return real(graph, amount, layers, criterion, multiple=multiple, calib_data=calib_data)
+    monkeypatch.setattr(pc, "prune_channels", spy)
+    g, ctx = _prune(_net(), "prune{pattern=channel,sparsity=0.25,scope=[pw*],criterion=l2,"
+                            "multiple=2}")
+    assert calls == [(0.25, ["pw1", "pw2"], "l2", 2, False)]
+    st_ = ctx.stats["prune"]
+    assert st_["channels_removed"] > 0 and st_["params_removed"] > 0
+    pw1 = next(n for n in g.nodes if n.name == "pw1")
+    assert pw1.inputs[1].type.shape[0] == 24            # 32 - 8, a multiple of 2
+
+    feeds = {"x": np.random.default_rng(3).standard_normal((1, 16, 6, 6)).astype(np.float32)}
+    calls.clear()
+    _prune(_net(), "prune{pattern=channel,sparsity=0.25,scope=[pw*],criterion=activation}",
+           calib_data=[feeds])
+    assert calls == [(0.25, ["pw1", "pw2"], "activation", 1, True)]
+    calls.clear()
+    _prune(_net(), "prune{pattern=channel,sparsity=0.25,scope=[pw*],compensate=false}",
+           calib_data=[feeds])
+    assert calls[0][-1] is False
+    with pytest.raises(PassError, match="calibration data"):
+        _prune(_net(), "prune{pattern=channel,criterion=activation}")
+    with pytest.raises(PipelineError, match="pattern=channel only"):
+        build_pipeline("prune{pattern=block4x1,criterion=activation}")
 
 
 def test_channel_pattern_without_the_module(monkeypatch: pytest.MonkeyPatch) -> None:
