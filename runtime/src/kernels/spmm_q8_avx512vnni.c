@@ -50,6 +50,13 @@
  */
 #include "spmm.h"
 
+/* GCC's -O3 (the cffi build's level) turns the R = 8 tile's 24 accumulators into a loop
+ * that spills them: 8x1 blocks ran 4x slower than at -O2 (bench/sparse_kernels.py,
+ * spmm_q8_check --bench).  This file is tuned for -O2. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O2")
+#endif
+
 #include "../internal.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
