@@ -14,8 +14,8 @@ one thread (medians of repeated samples, the two interleaved sample by sample).
 It prints one table per dtype (dense time, then sparse/dense speed-ups per
 sparsity) and a table of *break-even stored densities* per pattern: the density
 at which the sparse kernel's time equals the dense one's, interpolated between
-measured sparsities (median over shapes) — the numbers ``irc/sparse_cost.py``
-holds for ``sparse-encode``'s cost model.
+measured sparsities (the smallest over shapes, and the median) — the smallest is
+what ``irc/sparse_cost.py`` holds for ``sparse-encode``'s cost model.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import irc  # noqa: E402
 from irc.builder import Builder  # noqa: E402
 from irc.dtypes import DType  # noqa: E402
 from irc.fixedpoint import quantize_multiplier  # noqa: E402
-from irc.sparse_cost import block_density  # noqa: E402
+from irc.sparse_cost import GEMV_COLUMNS, block_density  # noqa: E402
 from irc.types import Encoding, PerAxis, TensorType  # noqa: E402
 
 #: (name, kind, N outputs, K reduction, M columns: pixels or tokens)
@@ -47,10 +47,13 @@ SHAPES = [
     ("minilm qkv 768x768 @128", "fc", 768, 768, 128),
     ("minilm ffn1 3072x768 @128", "fc", 3072, 768, 128),
     ("minilm ffn2 768x3072 @128", "fc", 768, 3072, 128),
+    # matrix-vector products (batch-1 classifiers): their own break-even table
+    ("rapid fc 1280x512 @1", "conv", 1280, 512, 1),
+    ("fashion fc 64x2352 @1", "fc", 64, 2352, 1),
 ]
-QUICK_SHAPES = [SHAPES[2], SHAPES[4]]
-PATTERNS = {"unstructured": (1, 1), "1x4": (1, 4), "4x4": (4, 4), "8x1": (8, 1)}
-SPARSITIES = [0.5, 0.7, 0.8, 0.9, 0.95]
+QUICK_SHAPES = [SHAPES[2], SHAPES[4], SHAPES[-1]]
+PATTERNS = {"unstructured": (1, 1), "1x4": (1, 4), "4x1": (4, 1), "4x4": (4, 4), "8x1": (8, 1)}
+SPARSITIES = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95]
 
 
 def pruned_weights(rng: np.random.Generator, n: int, k: int, block: tuple[int, int],
@@ -201,16 +204,24 @@ def main() -> int:
                     ups.append(td / ts)
                     assert abs(block_density(w, *block) - (1 - sp)) < 0.02
                 be = break_even(SPARSITIES, ups)
-                summary.setdefault((dtype, pname), []).append(be if be is not None else 0.0)
+                kind_ = "gemv" if m < GEMV_COLUMNS else "gemm"
+                summary.setdefault((dtype, kind_, pname), []).append(
+                    be if be is not None else 0.0)
                 cells = " | ".join(f"{u:.2f}" for u in ups)
                 print(f"| {name} | {n}×{k}, {m} | {dense_ms:.3f} | {pname} | {cells} | "
                       f"{'never' if be is None else f'{be:.2f}'} |", flush=True)
-    print("\n## break-even stored density (median over shapes; sparse wins below it)\n")
-    print("| dtype | " + " | ".join(args.patterns.split(",")) + " |")
-    print("|---|" + "---|" * len(args.patterns.split(",")))
+    print("\n## break-even stored density: smallest over shapes (median); sparse wins below "
+          f"it; gemv: M < {GEMV_COLUMNS}; irc/sparse_cost.py holds the smallest\n")
+    print("| dtype | products | " + " | ".join(args.patterns.split(",")) + " |")
+    print("|---|---|" + "---|" * len(args.patterns.split(",")))
     for dtype in args.dtypes.split(","):
-        cells = [f"{np.median(summary[(dtype, p)]):.2f}" for p in args.patterns.split(",")]
-        print(f"| {dtype} | " + " | ".join(cells) + " |")
+        for kind_ in ("gemm", "gemv"):
+            if (dtype, kind_, args.patterns.split(",")[0]) not in summary:
+                continue
+            cells = [f"{min(summary[(dtype, kind_, p)]):.2f} "
+                     f"({np.median(summary[(dtype, kind_, p)]):.2f})"
+                     for p in args.patterns.split(",")]
+            print(f"| {dtype} | {kind_} | " + " | ".join(cells) + " |")
     return 0
 
 
