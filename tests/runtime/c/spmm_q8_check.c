@@ -59,6 +59,8 @@
 #include "kernels/qgemm.h"
 #include "kernels/spmm.h"
 
+#include "check_random.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
 #define POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
@@ -70,31 +72,7 @@
 
 /* --- random numbers and allocation ------------------------------------------------------- */
 
-static uint64_t rng_state;
-
-static uint64_t rng_next(void) {           /* splitmix64 */
-    uint64_t z = (rng_state += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-}
-
-static int32_t rng_int(int32_t lo, int32_t hi) {   /* uniform in [lo, hi] */
-    return lo + (int32_t)(rng_next() % (uint64_t)((int64_t)hi - lo + 1));
-}
-
-static int32_t rng_i32(void) { return (int32_t)(uint32_t)rng_next(); }
-
 static double rng_unit(void) { return (double)(rng_next() >> 11) / 9007199254740992.0; }
-
-static void *xmalloc(size_t n) {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 static void *xaligned(size_t n) {          /* 64-byte aligned, exactly n bytes (n ≥ 1) */
     void *p = NULL;
@@ -104,8 +82,6 @@ static void *xaligned(size_t n) {          /* 64-byte aligned, exactly n bytes (
     }
     return p;
 }
-
-static size_t round_up(size_t v, size_t to) { return (v + to - 1) / to * to; }
 
 /* n bytes that end where a PROT_NONE page begins. */
 typedef struct guarded {
@@ -135,42 +111,6 @@ static int32_t pick_dim(int32_t small, int32_t big) {
     if (r < 2) return rng_int(1, 3);
     if (r < 7) return rng_int(1, small);
     return rng_int(1, big);
-}
-
-static int32_t pick_mult(void) {
-    switch (rng_int(0, 9)) {
-    case 0: return 0;
-    case 1: return INT32_MAX;
-    case 2: return 1 << 30;
-    case 3: return rng_int(0, 1) ? INT32_MIN : 1;   /* INT32_MIN: SRDHM's saturation */
-    default: return rng_int(1 << 29, INT32_MAX);    /* a normalised multiplier */
-    }
-}
-
-static int32_t pick_shift(void) {
-    switch (rng_int(0, 7)) {
-    case 0: return -31;
-    case 1: return 30;
-    case 2: return 0;
-    case 3: return rng_int(-31, 30);
-    default: return rng_int(-20, 2);
-    }
-}
-
-static int32_t pick_bias(void) {
-    int k;
-    switch (rng_int(0, 9)) {
-    case 0: return INT32_MIN;
-    case 1: return INT32_MAX;
-    case 2: return rng_int(-3, 3);
-    case 3: return INT32_MIN + rng_int(0, 100000);
-    case 4: return INT32_MAX - rng_int(0, 100000);
-    case 5:                                    /* a tie for a right shift by k */
-        k = rng_int(1, 31);
-        return (int32_t)(((uint32_t)rng_i32() << k) | (1u << (k - 1)));
-    case 6: return rng_i32();
-    default: return rng_int(-100000, 100000);
-    }
 }
 
 typedef struct sp_case {
