@@ -13,14 +13,38 @@ import numpy as np
 from ..types import TensorType
 from ._registry import (Attr, Bool, Float, OpDef, Operand, broadcast_shapes, float_like,
                         register_op, require_float, require_same_dtype)
-from .nn_elementwise import CLAMP, apply_clamp, broadcasts_to
+from .nn_elementwise import CLAMP, NO_CLAMP, apply_clamp, broadcasts_to
 
 Array = np.ndarray
+Grads = list["Array | None"]
 
 
 def _acc(*arrays: Array) -> list[Array]:
     acc = np.result_type(arrays[0].dtype, np.float32)
     return [a.astype(acc, copy=False) for a in arrays]
+
+
+def sum_to(g: Array, shape: tuple[int, ...]) -> Array:
+    """Sum the gradient ``g`` of a broadcast operand back to ``shape``: over the
+    leading axes broadcasting added and the size-1 axes it stretched."""
+    lead = g.ndim - len(shape)
+    if lead:
+        g = g.sum(axis=tuple(range(lead)))
+    stretched = tuple(i for i, (s, d) in enumerate(zip(shape, g.shape)) if s == 1 and d != 1)
+    if stretched:
+        g = g.sum(axis=stretched, keepdims=True)
+    return g.reshape(shape)
+
+
+def unclamp_grad(gy: Array, y: Array, attrs: dict[str, Any]) -> Array:
+    """The gradient through a fused ``clamp = [lo, hi]``: ȳ passes where the result
+    lies strictly inside (lo, hi) and is 0 where it was clamped onto a bound
+    (relu's convention: no gradient at 0).  Reading the clamped result ``y`` is
+    enough: a clamped value sits exactly on a bound."""
+    lo, hi = attrs.get("clamp", NO_CLAMP)
+    if (lo, hi) == NO_CLAMP:
+        return gy
+    return np.where((y > lo) & (y < hi), gy, np.zeros((), gy.dtype))
 
 
 def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -61,6 +85,35 @@ class Matmul(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         a, b = _acc(*inputs)
         return apply_clamp(np.asarray(np.matmul(a, b), dtype=inputs[0].dtype), attrs)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> Grads:
+        """For y = a @ b, with ȳ first masked by the clamp (:func:`unclamp_grad`)::
+
+            ā = ȳ · bᵀ      b̄ = aᵀ · ȳ
+
+        each summed over the batch axes its operand was broadcast along; a 1-D a
+        is the row [1, K] and a 1-D b the column [K, 1], whose axis ȳ lacks."""
+        a, b = _acc(*inputs)
+        gy = _acc(unclamp_grad(grad_outputs[0], outputs[0], attrs))[0]
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        if b.ndim == 1:
+            gy = gy[..., None]
+        if a.ndim == 1:
+            gy = gy[..., None, :]
+        ga = np.matmul(gy, np.swapaxes(b2, -1, -2))
+        if b2.ndim == 2 and gy.ndim > 2:
+            # a shared [K, N] matrix: b̄ = Σ_batch aᵢᵀ ȳᵢ as one [K, B·M] @ [B·M, N] product
+            k, m = a2.shape[-1], gy.shape[-2]
+            a_rows = np.broadcast_to(a2, gy.shape[:-2] + (m, k)).reshape(-1, k)
+            gb = a_rows.T @ gy.reshape(-1, gy.shape[-1])
+        else:
+            gb = np.matmul(np.swapaxes(a2, -1, -2), gy)
+        da = sum_to(ga, a2.shape).reshape(inputs[0].shape)
+        db = sum_to(gb, b2.shape).reshape(inputs[1].shape)
+        return [da.astype(inputs[0].dtype, copy=False), db.astype(inputs[1].dtype, copy=False)]
 
 
 @register_op
@@ -108,3 +161,31 @@ class Gemm(OpDef):
         if len(arrs) == 3 and attrs["beta"] != 0.0:
             y += attrs["beta"] * arrs[2]
         return apply_clamp(y.astype(inputs[0].dtype, copy=False), attrs)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> Grads:
+        """For y = α·A·B + β·c with A = op(a), B = op(b) and ȳ masked by the clamp::
+
+            Ā = α·ȳ·Bᵀ   so  ā = Ā, or Āᵀ = α·B·ȳᵀ with trans_a
+            B̄ = α·Aᵀ·ȳ   so  b̄ = B̄, or B̄ᵀ = α·ȳᵀ·A with trans_b
+            c̄ = β·ȳ summed over the axes c was broadcast along
+        """
+        arrs = _acc(*inputs)
+        a, b = arrs[0], arrs[1]
+        alpha, beta = attrs["alpha"], attrs["beta"]
+        gy = _acc(unclamp_grad(grad_outputs[0], outputs[0], attrs))[0]
+        if alpha != 1.0:
+            gy_a = gy * np.asarray(alpha, gy.dtype)
+        else:
+            gy_a = gy
+        op_a = a.T if attrs["trans_a"] else a
+        op_b = b.T if attrs["trans_b"] else b
+        da = op_b @ gy_a.T if attrs["trans_a"] else gy_a @ op_b.T
+        db = gy_a.T @ op_a if attrs["trans_b"] else op_a.T @ gy_a
+        out: Grads = [da.astype(inputs[0].dtype, copy=False),
+                      db.astype(inputs[1].dtype, copy=False)]
+        if len(inputs) == 3:
+            dc = sum_to(gy, inputs[2].shape) * np.asarray(beta, gy.dtype)
+            out.append(dc.astype(inputs[2].dtype, copy=False))
+        return out
