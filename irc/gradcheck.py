@@ -37,6 +37,7 @@ worst element.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -45,7 +46,7 @@ from .ops import OpDef, get_op
 
 Array = np.ndarray
 
-__all__ = ["check_op_vjp", "check_graph_grads", "numeric_grad"]
+__all__ = ["check_graph_grads", "check_op_vjp", "graph_to_float64", "numeric_grad"]
 
 
 def _ro(a: Array) -> Array:
@@ -248,6 +249,24 @@ def _check_native(op: OpDef, norm: dict[str, Any], arrays: list[Array], gys: lis
                                      f"by {err:.3g} (max |grad| {scale:.3g})")
 
 
+def graph_to_float64(graph: Any) -> Any:
+    """A copy of ``graph`` with every float value, input and constant in float64
+    (for finite differences; graphs with dtype attributes such as casts are not
+    supported)."""
+    from .dtypes import DType
+    g = graph.copy()
+    for v in g.values():
+        if v.type.dtype.is_float:
+            v.type = replace(v.type, dtype=DType.F64)
+    for node in g.consts():
+        arr = node.attrs["value"]
+        if arr.dtype.kind == "f":
+            new = arr.astype(np.float64)
+            new.setflags(write=False)
+            node.attrs["value"] = new
+    return g
+
+
 def check_graph_grads(graph: Any, feeds: Mapping[str, Any] | None = None,
                       params: Sequence[str] | None = None, *, wrt_inputs: bool = False,
                       rtol: float = 1e-4, atol: float = 1e-6, eps: float = 1e-6, seed: int = 0,
@@ -258,7 +277,7 @@ def check_graph_grads(graph: Any, feeds: Mapping[str, Any] | None = None,
     ``wrt_inputs``, the float graph inputs, against finite differences of the
     graph run in float64.  ``feeds`` default to seeded N(0, 1) inputs.
     Returns the float64 analytic gradients by value name."""
-    from .autodiff import forward_backward, graph_to_float64, trainable_params
+    from .autodiff import forward_backward, trainable_params
     from .interpreter import random_inputs, run
 
     g64 = graph_to_float64(graph)

@@ -244,7 +244,10 @@ class Attr:
 class Operand:
     """An operand slot.  ``optional`` slots may only trail; a ``variadic`` slot
     takes zero or more values (``min_count`` at least).  ``encodings`` lists the
-    constant encodings the op accepts here (``"*"`` for any)."""
+    constant encodings the op accepts here (``"*"`` for any).  ``differentiable``
+    is False for a float operand training does not reach through the op's VJP
+    (running statistics): :func:`irc.autodiff.trainable_params` skips constants
+    read only there."""
 
     name: str
     optional: bool = False
@@ -252,6 +255,7 @@ class Operand:
     min_count: int = 1
     encodings: tuple[str, ...] = ("dense",)
     doc: str = ""
+    differentiable: bool = True
 
 
 # ---------------------------------------------------------------------------
@@ -283,7 +287,15 @@ class OpDef:
         """Extra op-specific checks beyond the type rule; yield problem strings."""
         return ()
 
-    #: ``vjp(inputs, attrs, outputs, grad_outputs) -> grad_inputs`` for trainable ops.
+    #: ``vjp(inputs, attrs, outputs, grad_outputs) -> grad_inputs`` for trainable ops
+    #: (a staticmethod or a method): given the forward operands and results and
+    #: ``ȳ = ∂L/∂y`` per result (zeros for a result the loss does not read), the
+    #: list of ``∂L/∂x`` per operand, each in its operand's shape and dtype, or
+    #: None where the operand is not differentiable (integers, running
+    #: statistics).  It must not write into its arguments.  A VJP that also takes
+    #: ``needs=`` (one bool per operand) may skip, returning None, the gradients
+    #: the caller marks False.  :mod:`irc.autodiff` calls it;
+    #: :func:`irc.gradcheck.check_op_vjp` tests it.
     vjp: ClassVar[Callable[..., list[np.ndarray | None]] | None] = None
 
     # -- derived -----------------------------------------------------------------

@@ -16,6 +16,7 @@ from ._registry import (Attr, Int, Ints, OpDef, Operand, float_like, register_op
                         require_same_dtype)
 from ._window import AUTO_PAD, DILATIONS, PADS, STRIDES, Window, padded, taps, window
 from .nn_elementwise import CLAMP, apply_clamp
+from .nn_linear import unclamp_grad
 
 Array = np.ndarray
 GROUPS = Attr("groups", Int(min=1), 1, "number of channel groups (C for depthwise)")
@@ -34,6 +35,48 @@ def _check_operands(types: list[TensorType], op: str) -> None:
         raise ValueError(f"x must be 4-D [N, C, H, W], got rank {x.rank}")
     if w.rank != 4:
         raise ValueError(f"w must be 4-D, got rank {w.rank}")
+
+
+def im2col(xp: Array, win: Window) -> Array:
+    """``cols[n, c·kh·kw, oh·ow]`` with ``cols[n, (c, i, j), (p, q)]`` = the padded
+    input tap (i, j) of output (p, q) reads (a view of ``xp`` for 1×1 kernels)."""
+    n, c = xp.shape[:2]
+    (kh, kw), (oh, ow) = win.kernel, win.out
+    if (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads):
+        return xp.reshape(n, c, oh * ow)
+    buf = np.empty((n, c, kh, kw, oh, ow), xp.dtype)
+    for i, j, view in taps(xp, win):
+        buf[:, :, i, j] = view
+    return buf.reshape(n, c * kh * kw, oh * ow)
+
+
+def _padded_shape(x_shape: tuple[int, ...], win: Window) -> tuple[int, int]:
+    """The (H, W) of :func:`~irc.ops._window.padded`'s result for ``x_shape``."""
+    (oh, ow), (t, lft, _, _) = win.out, win.pads
+    need_h = (oh - 1) * win.strides[0] + (win.kernel[0] - 1) * win.dilations[0] + 1
+    need_w = (ow - 1) * win.strides[1] + (win.kernel[1] - 1) * win.dilations[1] + 1
+    return max(t + x_shape[2], need_h), max(lft + x_shape[3], need_w)
+
+
+def col2im(dcols: Array, x_shape: tuple[int, ...], win: Window) -> Array:
+    """The adjoint of ``im2col(padded(x))``: every column entry is added back to the
+    input pixel it was copied from (taps overlap when the stride is smaller than
+    the kernel, hence ``+=``), then the padding is cropped::
+
+        x̄[n, c, p·sh + i·dh - top, q·sw + j·dw - left] += cols̄[n, (c, i, j), (p, q)]
+    """
+    n, c = x_shape[:2]
+    d = dcols.reshape((n, c) + win.kernel + win.out)
+    dxp = np.zeros((n, c) + _padded_shape(x_shape, win), dcols.dtype)
+    for i, j, view in taps(dxp, win):          # writable views into dxp
+        view += d[:, :, i, j]
+    return _crop(dxp, x_shape, win)
+
+
+def _crop(xp: Array, x_shape: tuple[int, ...], win: Window) -> Array:
+    """The inverse of padding: the part of ``xp`` that is ``x``."""
+    t, lft = win.pads[:2]
+    return xp[:, :, t: t + x_shape[2], lft: lft + x_shape[3]]
 
 
 def conv2d_accumulate(x: Array, w: Array, win: Window, groups: int) -> Array:
@@ -57,14 +100,7 @@ def conv2d_accumulate(x: Array, w: Array, win: Window, groups: int) -> Array:
     else:
         # im2col: cols[n, c, i, j, p, q] = tap (i, j) of output (p, q), then one
         # (grouped) matmul with w reshaped to [g, og, cg*kh*kw]
-        one_by_one = (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads)
-        if one_by_one:
-            cols = xp.reshape(n, c, oh * ow)
-        else:
-            buf = np.empty((n, c, kh, kw, oh, ow), acc)
-            for i, j, view in taps(xp, win):
-                buf[:, :, i, j] = view
-            cols = buf.reshape(n, c * kh * kw, oh * ow)
+        cols = im2col(xp, win)
         if g == 1:
             y = np.matmul(w.reshape(o, cg * kh * kw), cols)
         else:
@@ -123,6 +159,73 @@ class Conv2d(OpDef):
         if len(inputs) == 3:
             y += inputs[2].astype(acc, copy=False)[None, :, None, None]
         return apply_clamp(y.astype(inputs[0].dtype, copy=False), attrs)
+
+    def vjp(self, inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array], needs: list[bool] | None = None) -> list[Array | None]:
+        """Gradients of y = conv(x, w) + b, with ȳ first masked by the clamp
+        (zero where the result was clamped).  Writing cols = im2col(xpad) and
+        per group g: y[n, g] = W[g] · cols[n, g] with W[g] = w[g] as [O/g, C/g·kh·kw]::
+
+            b̄ = Σ_{n,p,q} ȳ[n, :, p, q]
+            W̄[g] = Σ_n ȳ[n, g] · cols[n, g]ᵀ
+            cols̄[n, g] = W[g]ᵀ · ȳ[n, g],   x̄ = col2im(cols̄)
+
+        Depthwise convolutions (C/g = 1), which the forward computes tap by tap,
+        do the same per tap: w̄[o, 0, i, j] = Σ ȳ[n, o] ∘ tap_ij(xpad)[n, o] and
+        x̄pad[tap_ij] += w[o, 0, i, j] · ȳ[n, o] (then the channel multiplier's
+        copies are summed back to their input channel).  ``needs[0]`` False (a
+        first layer, whose input is data) skips x̄ — im2col's adjoint is a good
+        part of the cost."""
+        x, w = inputs[0], inputs[1]
+        acc = _acc_dtype(x.dtype)
+        xa, wa = x.astype(acc, copy=False), w.astype(acc, copy=False)
+        win = self._window(x.shape, w.shape, attrs)
+        gy = unclamp_grad(grad_outputs[0], outputs[0], attrs).astype(acc, copy=False)
+        g = attrs["groups"]
+        n, c = x.shape[:2]
+        o, cg, kh, kw = w.shape
+        og = o // g
+        (oh, ow) = win.out
+        want_x = needs is None or needs[0]
+        dx: Array | None = None
+        xp = padded(xa, win, 0)
+        if cg == 1 and g > 1:
+            if og > 1:
+                xp = np.repeat(xp, og, axis=1)
+            dw = np.empty(w.shape, acc)
+            dxp = np.zeros(xp.shape if want_x else (0,) * 4, acc)
+            for (i, j, view), (_, _, dview) in zip(taps(xp, win), taps(dxp, win)):
+                dw[:, 0, i, j] = np.einsum("nopq,nopq->o", gy, view)
+                if want_x:
+                    dview += wa[:, 0, i, j][None, :, None, None] * gy
+            if want_x:
+                if og > 1:
+                    dxp = dxp.reshape(n, c, og, *dxp.shape[2:]).sum(axis=2)
+                dx = _crop(dxp, x.shape, win)
+        else:
+            cols = im2col(xp, win)                         # [n, c·kh·kw, oh·ow]
+            k = cg * kh * kw
+            gy3 = gy.reshape(n, o, oh * ow)
+            # (one BLAS product per image, summed: faster than one big product
+            # over n·oh·ow, which needs cols transposed in memory first)
+            if g == 1:
+                dw = np.matmul(gy3, np.swapaxes(cols, 1, 2)).sum(axis=0)   # [o, c·kh·kw]
+                if want_x:
+                    dcols = np.matmul(wa.reshape(o, k).T, gy3)            # [n, c·kh·kw, oh·ow]
+            else:
+                cols4 = cols.reshape(n, g, k, oh * ow)
+                gy4 = gy3.reshape(n, g, og, oh * ow)
+                dw = np.matmul(gy4, np.swapaxes(cols4, 2, 3)).sum(axis=0)  # [g, og, k]
+                if want_x:
+                    dcols = np.matmul(np.swapaxes(wa.reshape(g, og, k), 1, 2), gy4)
+            if want_x:
+                dx = col2im(dcols.reshape(n, c * kh * kw, oh * ow), x.shape, win)
+        out: list[Array | None] = [
+            None if dx is None else np.ascontiguousarray(dx).astype(x.dtype, copy=False),
+            dw.reshape(w.shape).astype(w.dtype, copy=False)]
+        if len(inputs) == 3:
+            out.append(gy.sum(axis=(0, 2, 3)).astype(inputs[2].dtype, copy=False))
+        return out
 
 
 OUTPUT_PADDING = Attr("output_padding", Ints(2, min=0), (0, 0),
