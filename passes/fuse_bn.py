@@ -48,6 +48,8 @@ def _bn(inner: Op) -> Op:
 
 def _check_linear(m: Match) -> str | None:
     lin = m["lin"]
+    if m["bn"].attrs["training"]:
+        return "a training-mode batch norm normalizes with batch statistics, not constants"
     if tuple(lin.attrs.get("clamp", NO_CLAMP)) != NO_CLAMP:
         return f"{lin.op} has a fused activation between it and the batch norm"
     if not lin.output.type.dtype.is_float:

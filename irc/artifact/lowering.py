@@ -682,6 +682,9 @@ def _batch_norm(low: Lowering, node: Node) -> None:
     """Inference batch norm as ``x·a + c`` over axis 1 with ``a = scale / sqrt(var + eps)``,
     ``c = bias − mean·a`` (constant operands; the fuse-bn pass removes most of them)."""
     x, scale, bias, mean, var = node.inputs
+    if node.attrs["training"]:
+        low.fail(node, "a training-mode batch norm (training = true) does not lower; "
+                       "set training = false to normalize with the running statistics")
     if not all(v.is_const for v in (scale, bias, mean, var)):
         low.fail(node, "the runtime needs constant batch-norm parameters")
     eps = np.float32(node.attrs["epsilon"])

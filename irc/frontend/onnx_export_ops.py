@@ -250,6 +250,9 @@ def _avg_pool(cx: ExportContext) -> None:
 
 @exporter("nn.batch_norm")
 def _batch_norm(cx: ExportContext) -> None:
+    if cx.attrs["training"]:
+        raise cx.fail("a training-mode batch norm (training = true): export the inference "
+                      "graph, with training = false")
     cx.emit("BatchNormalization", [cx.input(i) for i in range(5)], [cx.output()],
             epsilon=cx.attrs["epsilon"])
 

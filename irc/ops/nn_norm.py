@@ -1,5 +1,5 @@
-"""Normalizations along axes: batch_norm (inference), layer_norm, softmax,
-log_softmax.
+"""Normalizations along axes: batch_norm (inference and training), layer_norm,
+softmax, log_softmax, each with its VJP.
 
 Float operands only; the result has x's dtype.  Statistics (layer_norm) and
 softmax sums are computed in float32 at least, like ONNX's ``stash_type = 1``.
@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ..types import TensorType
-from ._registry import (Attr, Float, Int, OpDef, Operand, float_like, normalize_axis,
+from ._grad import grad_like
+from ._registry import (Attr, Bool, Float, Int, OpDef, Operand, float_like, normalize_axis,
                         register_op, require_float, require_same_dtype)
 from .nn_elementwise import broadcasts_to
 
@@ -24,21 +25,48 @@ def _wide(x: Array) -> Array:
     return x.astype(np.result_type(x.dtype, np.float32), copy=False)
 
 
+def _normalized(x: Array, axes: tuple[int, ...], epsilon: float) -> tuple[Array, Array]:
+    """(x̂, r): x̂ = (x − μ)·r with μ = mean(x), σ² = mean((x − μ)²) over ``axes``
+    (the biased variance) and r = 1/√(σ² + ε), kept broadcastable."""
+    mu = x.mean(axis=axes, keepdims=True)
+    d = x - mu
+    r = 1 / np.sqrt((d * d).mean(axis=axes, keepdims=True) + epsilon)
+    return d * r, r
+
+
+def _normalized_vjp(gxhat: Array, xhat: Array, r: Array, axes: tuple[int, ...]) -> Array:
+    """x̄ from x̂̄ = ∂L/∂x̂ through x̂ = (x − μ)·r, with μ and σ² statistics of x over
+    ``axes`` (m elements each)::
+
+        x̄ = r · (x̂̄ − mean(x̂̄) − x̂ · mean(x̂̄ · x̂))
+
+    (∂μ/∂x_i = 1/m gives the − mean(x̂̄) term; ∂r/∂x_i = −r³·(x_i − μ)/m, i.e.
+    −r²·x̂_i/m, gives the − x̂ · mean(x̂̄ · x̂) term.)"""
+    return r * (gxhat - gxhat.mean(axis=axes, keepdims=True)
+                - xhat * (gxhat * xhat).mean(axis=axes, keepdims=True))
+
+
 @register_op
 class BatchNorm(OpDef):
-    """Inference-mode batch normalization over channel axis 1 (ONNX
-    BatchNormalization with training_mode = 0); scale, bias, mean, var: [C]::
+    """Batch normalization over channel axis 1 (ONNX BatchNormalization);
+    scale, bias, mean, var: [C]::
 
         y = scale * (x - mean) / sqrt(var + epsilon) + bias
 
-    x has rank >= 2 ([N, C, ...]); parameters broadcast along axis 1.
-    (passes/fuse_bn.py folds it into a preceding conv/gemm with the same formula.)
+    x has rank >= 2 ([N, C, ...]); parameters broadcast along axis 1.  With
+    ``training`` (ONNX training_mode = 1) mean and var are the batch's own,
+    over every axis but 1 (var biased: divided by the count), and the ``mean`` /
+    ``var`` operands (running statistics, updated by the trainer) are not read.
+    (passes/fuse_bn.py folds the inference form into a preceding conv/gemm with
+    the same formula.)
     """
 
     name = "nn.batch_norm"
-    operands = (Operand("x"), Operand("scale"), Operand("bias"), Operand("mean"),
-                Operand("var"))
-    attrs = (EPSILON,)
+    operands = (Operand("x"), Operand("scale"), Operand("bias"),
+                Operand("mean", differentiable=False), Operand("var", differentiable=False))
+    attrs = (EPSILON,
+             Attr("training", Bool(), False,
+                  "normalize with the batch's statistics instead of mean and var"))
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
         x = types[0]
@@ -53,12 +81,47 @@ class BatchNorm(OpDef):
                                  f"{list(t.shape)}")
         return float_like(x)
 
+    @staticmethod
+    def _stat_axes(x: Array) -> tuple[int, ...]:
+        return (0,) + tuple(range(2, x.ndim))
+
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x, scale, bias, mean, var = (_wide(a) for a in inputs)
         shape = (1, -1) + (1,) * (x.ndim - 2)
-        k = (scale / np.sqrt(var + attrs["epsilon"])).reshape(shape)
-        y = (x - mean.reshape(shape)) * k + bias.reshape(shape)
+        if attrs["training"]:
+            xhat, _ = _normalized(x, self._stat_axes(x), attrs["epsilon"])
+            y = xhat * scale.reshape(shape) + bias.reshape(shape)
+        else:
+            k = (scale / np.sqrt(var + attrs["epsilon"])).reshape(shape)
+            y = (x - mean.reshape(shape)) * k + bias.reshape(shape)
         return y.astype(inputs[0].dtype, copy=False)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """With x̂ the normalized x, y = scale·x̂ + bias, and sums Σ over N and the
+        spatial axes::
+
+            scalē = Σ ȳ·x̂,   biaš = Σ ȳ
+            inference: x̂ = (x − mean)·r, r = 1/√(var + ε) constant:  x̄ = ȳ·scale·r
+            training:  batch statistics, so x̄ = ``_normalized_vjp``(ȳ·scale)
+
+        mean and var get None: running statistics are not trained by gradient."""
+        x, scale, bias, mean, var = inputs
+        g = _wide(np.asarray(grad_outputs[0]))
+        xw = _wide(x)
+        axes = BatchNorm._stat_axes(xw)
+        shape = (1, -1) + (1,) * (xw.ndim - 2)
+        s = _wide(scale).reshape(shape)
+        if attrs["training"]:
+            xhat, r = _normalized(xw, axes, attrs["epsilon"])
+            gx = _normalized_vjp(g * s, xhat, r, axes)
+        else:
+            r = (1 / np.sqrt(_wide(var) + attrs["epsilon"])).reshape(shape)
+            xhat = (xw - _wide(mean).reshape(shape)) * r
+            gx = g * s * r
+        return [grad_like(gx, x), grad_like((g * xhat).sum(axis=axes), scale),
+                grad_like(g.sum(axis=axes), bias), None, None]
 
 
 @register_op
@@ -102,6 +165,23 @@ class LayerNorm(OpDef):
             y = y + _wide(inputs[2])
         return y.astype(inputs[0].dtype, copy=False)
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """y = x̂·scale + bias with x̂ normalized over axis..rank−1::
+
+            scalē = Σ_broadcast ȳ·x̂,   biaš = Σ_broadcast ȳ,
+            x̄ = r · (x̂̄ − mean(x̂̄) − x̂·mean(x̂̄·x̂)),  x̂̄ = ȳ·scale  (``_normalized_vjp``)"""
+        x, scale = inputs[0], inputs[1]
+        xw, g = _wide(x), _wide(np.asarray(grad_outputs[0]))
+        axes = tuple(range(normalize_axis(attrs["axis"], xw.ndim), xw.ndim))
+        xhat, r = _normalized(xw, axes, attrs["epsilon"])
+        grads = [grad_like(_normalized_vjp(g * _wide(scale), xhat, r, axes), x),
+                 grad_like(g * xhat, scale)]
+        if len(inputs) == 3:
+            grads.append(grad_like(g, inputs[2]))
+        return grads
+
 
 class _AxisSoftmax(OpDef):
     operands = (Operand("x"),)
@@ -137,6 +217,15 @@ class Softmax(_AxisSoftmax):
         _, e, axis = self._shifted(inputs[0], attrs)
         return (e / e.sum(axis=axis, keepdims=True)).astype(inputs[0].dtype, copy=False)
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """∂y_i/∂x_j = y_i(δ_ij − y_j), so x̄ = y ⊙ (ȳ − Σ_axis ȳ·y)."""
+        x = inputs[0]
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        y, g = _wide(outputs[0]), _wide(np.asarray(grad_outputs[0]))
+        return [grad_like(y * (g - (g * y).sum(axis=axis, keepdims=True)), x)]
+
 
 @register_op
 class LogSoftmax(_AxisSoftmax):
@@ -149,3 +238,13 @@ class LogSoftmax(_AxisSoftmax):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         z, e, axis = self._shifted(inputs[0], attrs)
         return (z - np.log(e.sum(axis=axis, keepdims=True))).astype(inputs[0].dtype, copy=False)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """∂y_i/∂x_j = δ_ij − softmax_j, so x̄ = ȳ − softmax(x)·Σ_axis ȳ, with
+        softmax(x) = e^y."""
+        x = inputs[0]
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        y, g = _wide(outputs[0]), _wide(np.asarray(grad_outputs[0]))
+        return [grad_like(g - np.exp(y) * g.sum(axis=axis, keepdims=True), x)]

@@ -9,11 +9,12 @@ rejected by the type rule.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
 from ..types import TensorType
+from ._grad import grad_like
 from ._registry import (Attr, Bool, Ints, OpDef, Operand, float_like, register_op, require_float,
                         same_scale)
 from ._window import (AUTO_PAD, CEIL_MODE, DILATIONS, PADS, STRIDES, Window, padded, taps,
@@ -60,11 +61,29 @@ def _empty_windows(win: Window, in_hw: tuple[int, ...]) -> str | None:
     return None
 
 
+def _scatter_taps(x: Array, win: Window, parts: Iterable[tuple[int, int, Array]]) -> Array:
+    """The adjoint of reading ``taps(padded(x))``: ``parts`` yields ``(i, j, ḡ_ij)``
+    with ḡ_ij the gradient reaching tap (i, j) of every window; each is added back
+    at the padded-input positions that tap read, and the padding is cut off."""
+    (oh, ow), (sh, sw), (dh, dw) = win.out, win.strides, win.dilations
+    t, lft = win.pads[0], win.pads[1]
+    need_h = (oh - 1) * sh + (win.kernel[0] - 1) * dh + 1
+    need_w = (ow - 1) * sw + (win.kernel[1] - 1) * dw + 1
+    h, w = x.shape[2], x.shape[3]
+    gp = np.zeros(x.shape[:2] + (max(t + h, need_h), max(lft + w, need_w)), np.float64)
+    for i, j, part in parts:
+        # one tap's positions are distinct, so += on the strided view adds each once
+        gp[:, :, i * dh: i * dh + (oh - 1) * sh + 1: sh,
+           j * dw: j * dw + (ow - 1) * sw + 1: sw] += part
+    return gp[:, :, t: t + h, lft: lft + w]
+
+
 class _Pool(OpDef):
     operands = (Operand("x"),)
     allow_int = False
 
-    def _window(self, shape: tuple[int, ...], attrs: dict[str, Any]) -> Window:
+    @staticmethod
+    def _window(shape: tuple[int, ...], attrs: dict[str, Any]) -> Window:
         return window(shape[2:], attrs["kernel"], attrs["strides"],
                       attrs.get("dilations", (1, 1)), attrs["pads"], attrs["auto_pad"],
                       attrs["ceil_mode"])
@@ -99,6 +118,28 @@ class MaxPool(_Pool):
             y = view.copy() if y is None else np.maximum(y, view, out=y)
         assert y is not None
         return y
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """x̄[argmax of each window] += ȳ: the whole gradient of a window goes to the
+        element that is its maximum, on a tie the first tap in (i, j) row-major
+        order — the first view the forward's running maximum takes its value from
+        (later equal values leave it unchanged).  Padding never wins, so never
+        receives gradient."""
+        x = inputs[0]
+        if x.dtype.kind != "f":
+            return [None]
+        win = MaxPool._window(x.shape, attrs)
+        y, g = outputs[0], np.asarray(grad_outputs[0])
+        views = list(taps(padded(x, win, -np.inf), win))
+        taken = np.zeros(y.shape, bool)       # windows whose maximum a tap already claimed
+        parts = []
+        for i, j, view in views:
+            hit = (view == y) & ~taken
+            taken |= hit
+            parts.append((i, j, np.where(hit, g, 0)))
+        return [grad_like(_scatter_taps(x, win, parts), x)]
 
 
 def _counts(n: int, out: int, k: int, s: int, b: int, e: int, include_pad: bool) -> Array:
@@ -136,6 +177,20 @@ class AvgPool(_Pool):
                   for ax in range(2))
         return (total / np.outer(ch, cw).astype(acc)).astype(x.dtype, copy=False)
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """y = Σ_taps xpad / count, so every tap's input gets ȳ / count
+        (count per window as in compute; padding's share is dropped)."""
+        x = inputs[0]
+        win = AvgPool._window(x.shape, attrs)
+        ch, cw = (_counts(x.shape[2 + ax], win.out[ax], win.kernel[ax], win.strides[ax],
+                          win.pads[ax], win.pads[ax + 2], attrs["count_include_pad"])
+                  for ax in range(2))
+        share = np.asarray(grad_outputs[0], np.float64) / np.outer(ch, cw)
+        parts = ((i, j, share) for i in range(win.kernel[0]) for j in range(win.kernel[1]))
+        return [grad_like(_scatter_taps(x, win, parts), x)]
+
 
 class _GlobalPool(OpDef):
     operands = (Operand("x"),)
@@ -164,6 +219,14 @@ class GlobalAvgPool(_GlobalPool):
         axes = tuple(range(2, x.ndim))
         return x.mean(axis=axes, dtype=acc, keepdims=True).astype(x.dtype, copy=False)
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """x̄ = ȳ / (number of spatial positions), broadcast over them."""
+        x = inputs[0]
+        count = np.prod(x.shape[2:])
+        return [grad_like(np.broadcast_to(np.asarray(grad_outputs[0]) / count, x.shape), x)]
+
 
 @register_op
 class GlobalMaxPool(_GlobalPool):
@@ -176,3 +239,17 @@ class GlobalMaxPool(_GlobalPool):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]
         return x.max(axis=tuple(range(2, x.ndim)), keepdims=True)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """x̄[n, c, argmax] = ȳ[n, c]: the first maximal position in row-major
+        order takes the gradient (as nn.max_pool's first tap does)."""
+        x = inputs[0]
+        if x.dtype.kind != "f":
+            return [None]
+        flat = x.reshape(x.shape[:2] + (-1,))
+        gx = np.zeros(flat.shape, np.float64)
+        np.put_along_axis(gx, flat.argmax(axis=2)[..., None],
+                          np.asarray(grad_outputs[0]).reshape(x.shape[:2] + (1,)), axis=2)
+        return [grad_like(gx.reshape(x.shape), x)]

@@ -18,11 +18,22 @@ import numpy as np
 
 from ..dtypes import DType, wrap_int
 from ..types import PerAxis, PerTensor, TensorType
+from ._grad import grad_like, grad_or_zeros
 from ._registry import (Attr, DTypeAttr, Enum, Float, Int, Ints, OpDef, Operand,
                         broadcast_shapes, normalize_axis, register_op, same_scale,
                         require_same_dtype)
 
 Array = np.ndarray
+
+
+VjpResult = list["Array | None"]
+
+
+def _reshape_vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+                 grad_outputs: list[Array]) -> VjpResult:
+    """Same elements in the same (row-major) order: x̄ = ȳ reshaped to x's shape."""
+    x = inputs[0]
+    return [grad_like(np.reshape(grad_outputs[0], x.shape), x)]
 
 
 def normalize_axes(axes: Iterable[int], rank: int, what: str = "axes") -> list[int]:
@@ -84,6 +95,8 @@ class Reshape(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(reshape_target(inputs[0].shape, attrs["shape"]))
 
+    vjp = staticmethod(_reshape_vjp)
+
 
 @register_op
 class Flatten(OpDef):
@@ -107,6 +120,8 @@ class Flatten(OpDef):
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axis"]))
+
+    vjp = staticmethod(_reshape_vjp)
 
 
 @register_op
@@ -135,6 +150,8 @@ class Squeeze(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axes"]))
 
+    vjp = staticmethod(_reshape_vjp)
+
 
 @register_op
 class Unsqueeze(OpDef):
@@ -160,6 +177,8 @@ class Unsqueeze(OpDef):
 
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return inputs[0].reshape(self._shape(inputs[0].shape, attrs["axes"]))
+
+    vjp = staticmethod(_reshape_vjp)
 
 
 @register_op
@@ -193,6 +212,14 @@ class Transpose(OpDef):
         x = inputs[0]
         return np.asarray(x.transpose(self._perm(x.ndim, attrs["perm"])), order="C")
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """y = transpose(x, perm), so x̄ = transpose(ȳ, perm⁻¹) (perm⁻¹ = argsort(perm))."""
+        x = inputs[0]
+        inverse = np.argsort(Transpose._perm(x.ndim, attrs["perm"]))
+        return [grad_like(np.transpose(grad_outputs[0], inverse), x)]
+
 
 @register_op
 class Expand(OpDef):
@@ -210,6 +237,12 @@ class Expand(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x = inputs[0]
         return np.broadcast_to(x, broadcast_shapes(x.shape, attrs["shape"])).copy()
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """x̄ = ȳ summed over the axes the broadcast added or stretched."""
+        return [grad_like(grad_outputs[0], inputs[0])]
 
 
 # --- concat / split ---------------------------------------------------------------------
@@ -242,6 +275,15 @@ class Concat(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return np.concatenate(inputs, axis=normalize_axis(attrs["axis"], inputs[0].ndim))
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """Operand k is the k-th block of y along axis: x̄_k = that block of ȳ."""
+        axis = normalize_axis(attrs["axis"], inputs[0].ndim)
+        cuts = np.cumsum([x.shape[axis] for x in inputs])[:-1]
+        return [grad_like(p, x) for p, x in
+                zip(np.split(np.asarray(grad_outputs[0]), cuts, axis=axis), inputs)]
+
 
 @register_op
 class Split(OpDef):
@@ -271,6 +313,16 @@ class Split(OpDef):
         axis = normalize_axis(attrs["axis"], x.ndim)
         cuts = np.cumsum(attrs["sizes"])[:-1]
         return [np.asarray(p, order="C") for p in np.split(x, cuts, axis=axis)]
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array | None]) -> VjpResult:
+        """The pieces are consecutive blocks of x: x̄ = concat(ȳ_0, ȳ_1, ...) along
+        axis (a piece whose gradient is None contributes zeros)."""
+        x = inputs[0]
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        parts = [grad_or_zeros(g, y) for g, y in zip(grad_outputs, outputs)]
+        return [grad_like(np.concatenate(parts, axis=axis), x)]
 
 
 # --- slice / pad / gather -------------------------------------------------------------
@@ -328,6 +380,18 @@ class Slice(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         slices, _ = slice_plan(inputs[0].shape, attrs)
         return np.asarray(inputs[0][tuple(slices)], order="C")
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """y = x[slices] picks distinct elements, so x̄ = 0 except x̄[slices] = ȳ."""
+        x = inputs[0]
+        if x.dtype.kind != "f":
+            return [None]
+        slices, _ = slice_plan(x.shape, attrs)
+        gx = np.zeros(x.shape, x.dtype)
+        gx[tuple(slices)] = grad_outputs[0]
+        return [gx]
 
 
 @register_op
@@ -387,6 +451,30 @@ class Pad(OpDef):
                           constant_values=np.asarray(attrs["value"]).astype(x.dtype))
         return np.pad(x, width, mode=attrs["mode"])
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """Padding acts on each axis separately: along axis i, output position o
+        copies input position src_i(o) (or the constant: no source).  src_i is the
+        op applied to the index vector itself — crop, then np.pad of
+        ``arange`` with the mode (−1 for constant fill) — and with the 0/1 matrix
+        M_i[o, k] = [src_i(o) = k], x̄ = ȳ contracted with M_i along every axis i
+        (a reflected or repeated edge element sums all its copies' gradients)."""
+        x = inputs[0]
+        if x.dtype.kind != "f":
+            return [None]
+        g = np.asarray(grad_outputs[0], np.float64)
+        for i, (n, (b, e)) in enumerate(zip(x.shape, Pad._split(x.shape, attrs))):
+            src = np.arange(-b if b < 0 else 0, n + e if e < 0 else n)
+            width = (max(b, 0), max(e, 0))
+            if attrs["mode"] == "constant":
+                src = np.pad(src, width, constant_values=-1)
+            elif any(width):
+                src = np.pad(src, width, mode=attrs["mode"])
+            m = (src[:, None] == np.arange(n)[None, :]).astype(np.float64)
+            g = np.moveaxis(np.tensordot(g, m, axes=([i], [0])), -1, i)
+        return [g.astype(x.dtype)]
+
 
 @register_op
 class Gather(OpDef):
@@ -422,6 +510,20 @@ class Gather(OpDef):
         if why:
             raise ValueError(why)
         return np.asarray(np.take(x, idx, axis=axis))
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """y[i, j, k] = x[i, idx[j], k], so x̄[i, m, k] = Σ_{j : idx[j] = m} ȳ[i, j, k]
+        (scatter-add: a repeated index sums its gradients); indices get None."""
+        x, idx = inputs
+        if x.dtype.kind != "f":
+            return [None, None]
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        gx = np.zeros(x.shape, x.dtype)
+        np.add.at(gx, (slice(None),) * axis + (np.asarray(idx) % x.shape[axis],),
+                  grad_outputs[0])
+        return [gx, None]
 
 
 def index_range_problem(idx: Array, shape: Sequence[int], axis: int) -> str | None:

@@ -23,7 +23,7 @@ CONTRACT = {
     "nn.matmul": ("a b", {"clamp": CLAMP}),
     "nn.gemm": ("a b c?", {"alpha": 1.0, "beta": 1.0, "trans_a": False, "trans_b": False,
                            "clamp": CLAMP}),
-    "nn.batch_norm": ("x scale bias mean var", {"epsilon": 1e-5}),
+    "nn.batch_norm": ("x scale bias mean var", {"epsilon": 1e-5, "training": False}),
     "nn.layer_norm": ("x scale bias?", {"axis": -1, "epsilon": 1e-5}),
     "nn.erf": ("x", {}), "nn.sigmoid": ("x", {}), "nn.tanh": ("x", {}), "nn.relu6": ("x", {}),
     "nn.leaky_relu": ("x", {"alpha": 0.01}),
