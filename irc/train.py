@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterator, Mapping
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .ir import Graph
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -242,3 +245,105 @@ class Adam(Optimizer):
         if self.weight_decay:
             update += np.float32(self.weight_decay) * p
         p -= np.float32(lr) * update
+
+
+# ---------------------------------------------------------------------------------------------
+# The loss in the graph, and the loop
+# ---------------------------------------------------------------------------------------------
+
+LOSS = "loss"
+TARGET = "target"
+
+
+def with_loss(graph: "Graph", kind: str = "cross_entropy", output: str | None = None
+              ) -> "Graph":
+    """A copy of ``graph`` that also computes a scalar ``loss`` from ``output``
+    (default: its first output) and a new input ``target``, written with IR ops
+    so :mod:`irc.autodiff` differentiates it like the rest:
+
+    * ``cross_entropy``: target is one-hot [B, C];
+      loss = −(1/B) Σ_b Σ_c target_bc · log_softmax(z)_bc
+    * ``mse``: target has the output's shape; loss = mean((y − target)²)
+    """
+    from .builder import Builder
+    from .types import TensorType
+    g = graph.copy()
+    y = g.outputs[0] if output is None else next(
+        (v for v in g.outputs if v.name == output), None)
+    if y is None:
+        raise ValueError(f"with_loss: graph @{graph.name} has no output {output!r}")
+    if kind not in ("cross_entropy", "mse"):
+        raise ValueError(f"with_loss: loss must be cross_entropy or mse, got {kind!r}")
+    b = Builder(graph=g)
+    target = b.input(TARGET, TensorType(y.type.dtype, y.type.shape))
+    axes = list(range(y.type.rank))
+    if kind == "cross_entropy":
+        if y.type.rank != 2:
+            raise ValueError(f"with_loss: cross_entropy needs [B, C] logits, got {y.type}")
+        logp = b.nn.log_softmax(y, axis=-1)
+        total = b.nn.reduce_sum(b.nn.mul(logp, target), axes=axes, keepdims=False)
+        loss = b.nn.mul(total, np.float32(-1.0 / y.type.shape[0]), name=LOSS)
+    else:
+        d = b.nn.sub(y, target)
+        loss = b.nn.reduce_mean(b.nn.mul(d, d), axes=axes, keepdims=False, name=LOSS)
+    g.set_outputs([*g.outputs, loss])
+    return g
+
+
+@dataclass
+class History:
+    """Per-epoch training loss and (when evaluated) accuracy."""
+
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+
+
+def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: int = 1,
+        batch_size: int = 64, optimizer: Optimizer | None = None,
+        loss: str = "cross_entropy", seed: int = 0,
+        on_step: Callable[["Graph", int], None] | None = None,
+        progress_label: str | None = "train") -> History:
+    """Train ``graph``'s float constants in place on ``inputs`` (name → array with
+    the samples along axis 0) and ``targets`` (class indices for cross-entropy,
+    values for mse), mini-batch by mini-batch; the graph's input shapes fix the
+    batch size's samples per step.  ``on_step(graph, step)`` runs after every
+    update (e.g. :func:`irc.sparsity.apply_masks` to hold pruned weights at zero).
+    Returns the mean loss (and training accuracy for classifiers) per epoch."""
+    from .autodiff import forward_backward, trainable_params, write_back
+    from .progress import progress
+    batch = graph.inputs[0].type.shape[0]
+    if batch != batch_size:
+        raise ValueError(f"fit: the graph's batch is {batch} but batch_size is {batch_size}; "
+                         "import the model with input shapes of that batch")
+    train = with_loss(graph, loss)
+    params = [p for p in trainable_params(train) if graph.has_name(p)]   # not the loss's
+    values = {p: np.array(train.value(p).const_value, np.float32) for p in params}
+    opt = optimizer or SGD(lr=0.01, momentum=0.9)
+    classes = graph.outputs[0].type.shape[-1]
+    data = Batches({**inputs, TARGET: np.asarray(targets)}, batch_size, seed=seed)
+    hist = History()
+    for epoch in range(epochs):
+        losses, hits, seen = [], 0, 0
+        label = f"{progress_label} {epoch + 1}/{epochs}" if progress_label else None
+        batches = progress(data, label, len(data)) if label else data
+        for feeds in batches:
+            t = feeds[TARGET]
+            if loss == "cross_entropy":
+                feeds[TARGET] = np.eye(classes, dtype=np.float32)[t.astype(np.int64)]
+            outs, grads = forward_backward(train, feeds, params, loss=LOSS)
+            opt.step(values, grads)
+            write_back(train, values)
+            losses.append(float(outs[LOSS]))
+            if loss == "cross_entropy":
+                pred = np.asarray(outs[graph.outputs[0].name]).argmax(-1)
+                hits += int((pred == t).sum())
+                seen += len(t)
+            if on_step is not None:
+                on_step(train, opt.steps)
+                values = {p: np.array(train.value(p).const_value, np.float32)
+                          for p in params}
+        hist.loss.append(float(np.mean(losses)))
+        if seen:
+            hist.accuracy.append(hits / seen)
+    write_back(graph, {p: values[p] for p in params if graph.has_name(p)})
+    return hist
