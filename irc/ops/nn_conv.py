@@ -42,7 +42,7 @@ def im2col(xp: Array, win: Window) -> Array:
     input tap (i, j) of output (p, q) reads (a view of ``xp`` for 1×1 kernels)."""
     n, c = xp.shape[:2]
     (kh, kw), (oh, ow) = win.kernel, win.out
-    if (kh, kw) == (1, 1) and win.strides == (1, 1) and not any(win.pads):
+    if (kh, kw) == (1, 1) and win.strides == (1, 1) and xp.shape[2:] == (oh, ow):
         return xp.reshape(n, c, oh * ow)
     buf = np.empty((n, c, kh, kw, oh, ow), xp.dtype)
     for i, j, view in taps(xp, win):
@@ -282,6 +282,21 @@ class ConvTranspose2d(OpDef):
             raise ValueError(f"bias must have shape [{o}], got {list(types[2].shape)}")
         return float_like(types[0], (x[0], o) + self._out(x, w, attrs))
 
+    def _canvas(self, x: tuple[int, ...], w: tuple[int, ...],
+                attrs: dict[str, Any]) -> tuple[Window, tuple[int, ...], tuple[int, int]]:
+        """(window, canvas shape, output size): every input pixel (h, v) scatters
+        its patch into the canvas as a convolution with this window would have
+        gathered it (``col2im``), so the canvas is at least the patches' extent
+        and holds the cropped output [top : top + OH, left : left + OW]."""
+        kh, kw = w[2:]
+        (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
+        top, left = attrs["pads"][:2]
+        oh, ow = self._out(x, w, attrs)
+        win = Window((x[2], x[3]), (0, 0, 0, 0), (kh, kw), (sh, sw), (dh, dw))
+        fh = max(sh * (x[2] - 1) + (kh - 1) * dh + 1, top + oh)
+        fw = max(sw * (x[3] - 1) + (kw - 1) * dw + 1, left + ow)
+        return win, (x[0], w[1] * attrs["groups"], fh, fw), (oh, ow)
+
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         x, w = inputs[0], inputs[1]
         acc = _acc_dtype(x.dtype)
@@ -289,22 +304,50 @@ class ConvTranspose2d(OpDef):
         n, c, h, wd = x.shape
         _, og, kh, kw = w.shape
         g = attrs["groups"]
-        cg, o = c // g, og * g
-        (sh, sw), (dh, dw) = attrs["strides"], attrs["dilations"]
+        cg = c // g
         top, left = attrs["pads"][:2]
-        oh, ow = self._out(x.shape, w.shape, attrs)
+        win, canvas, (oh, ow) = self._canvas(x.shape, w.shape, attrs)
         # cols[n, g, og*kh*kw, h*w] = w[g]^T @ x[n, g]: every input pixel's patch
         cols = np.matmul(w.reshape(g, cg, og * kh * kw).transpose(0, 2, 1),
                          x.reshape(n, g, cg, h * wd))
-        cols = cols.reshape(n, o, kh, kw, h, wd)
-        fh = max(sh * (h - 1) + (kh - 1) * dh + 1, top + oh)
-        fw = max(sw * (wd - 1) + (kw - 1) * dw + 1, left + ow)
-        full = np.zeros((n, o, fh, fw), acc)
-        for i in range(kh):
-            for j in range(kw):
-                full[:, :, i * dh: i * dh + sh * (h - 1) + 1: sh,
-                     j * dw: j * dw + sw * (wd - 1) + 1: sw] += cols[:, :, i, j]
+        full = col2im(cols.reshape(n, og * g * kh * kw, h * wd), canvas, win)
         y = full[:, :, top: top + oh, left: left + ow]
         if len(inputs) == 3:
             y = y + inputs[2].astype(acc, copy=False)[None, :, None, None]
         return apply_clamp(np.ascontiguousarray(y).astype(inputs[0].dtype, copy=False), attrs)
+
+    def vjp(self, inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array], needs: list[bool] | None = None) -> list[Array | None]:
+        """The forward scatters cols[n, g] = W[g]ᵀ · x[n, g] (W[g] = w[g] as
+        [C/g, O/g·kh·kw]) into the canvas with col2im and crops it; its adjoint
+        pads ȳ (clamp-masked) back to the canvas and gathers each pixel's patch
+        with im2col::
+
+            cols̄ = im2col(full̄)             [n, O·kh·kw, H·W]
+            x̄[n, g] = W[g] · cols̄[n, g]      W̄[g] = Σ_n x[n, g] · cols̄[n, g]ᵀ
+            b̄ = Σ_{n,p,q} ȳ[n, :, p, q]
+        """
+        x, w = inputs[0], inputs[1]
+        acc = _acc_dtype(x.dtype)
+        xa, wa = x.astype(acc, copy=False), w.astype(acc, copy=False)
+        gy = unclamp_grad(grad_outputs[0], outputs[0], attrs).astype(acc, copy=False)
+        n, c, h, wd = x.shape
+        _, og, kh, kw = w.shape
+        g = attrs["groups"]
+        cg = c // g
+        top, left = attrs["pads"][:2]
+        win, canvas, (oh, ow) = self._canvas(x.shape, w.shape, attrs)
+        full = np.zeros(canvas, acc)
+        full[:, :, top: top + oh, left: left + ow] = gy
+        k = og * kh * kw
+        dcols = im2col(full, win).reshape(n, g, k, h * wd)
+        x4 = xa.reshape(n, g, cg, h * wd)
+        dx = None
+        if needs is None or needs[0]:
+            dx = np.matmul(wa.reshape(g, cg, k), dcols).reshape(x.shape).astype(x.dtype,
+                                                                                copy=False)
+        dwt = np.matmul(x4, np.swapaxes(dcols, 2, 3)).sum(axis=0)          # [g, cg, k]
+        out: list[Array | None] = [dx, dwt.reshape(w.shape).astype(w.dtype, copy=False)]
+        if len(inputs) == 3:
+            out.append(gy.sum(axis=(0, 2, 3)).astype(inputs[2].dtype, copy=False))
+        return out

@@ -1,5 +1,5 @@
-"""VJPs of nn.matmul, nn.gemm and nn.conv2d (and their fused clamp) against
-finite differences (irc.gradcheck), over shapes drawn by hypothesis."""
+"""VJPs of nn.matmul, nn.gemm, nn.conv2d and nn.conv_transpose2d (and their fused
+clamp) against finite differences (irc.gradcheck), over shapes drawn by hypothesis."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from irc.ops.nn_linear import matmul_shape
 from irc.types import TensorType
 
 FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MORE = settings(FAST, max_examples=60)       # conv geometry has more corners
 
 
 def rand(seed: int, *shape: int) -> np.ndarray:
@@ -25,6 +26,16 @@ def away_from(y: np.ndarray, bounds: tuple[float, float], gap: float = 1e-3) -> 
     """No result lies within ``gap`` of a clamp bound (finite differences there
     straddle the kink)."""
     return all(np.all(np.abs(y.astype(np.float64) - b) > gap) for b in bounds if np.isfinite(b))
+
+
+def fits(op_name: str, inputs: list[np.ndarray], attrs: dict) -> bool:
+    """Whether the op's type rule accepts these operands and attributes."""
+    op = get_op(op_name)
+    try:
+        op.infer_types([TensorType.of(a) for a in inputs], op.normalize_attrs(attrs))
+    except TypeInferenceError:
+        return False
+    return True
 
 
 # -- nn.matmul ------------------------------------------------------------------------
@@ -118,20 +129,45 @@ def conv_cases(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...], dict]
     return (n, g * cg, h, w), (g * og, cg, kh, kw), attrs
 
 
-@FAST
+@MORE
 @given(conv_cases(), st.booleans(), st.integers(0, 2 ** 16))
 def test_conv2d_vjp(case: tuple[tuple[int, ...], tuple[int, ...], dict], bias: bool,
                     seed: int) -> None:
     xs, ws, attrs = case
-    op = get_op("nn.conv2d")
     inputs = [rand(seed, *xs), rand(seed + 1, *ws)]
     if bias:
         inputs.append(rand(seed + 2, ws[0]))
-    try:
-        op.infer_types([TensorType.of(a) for a in inputs], op.normalize_attrs(attrs))
-    except TypeInferenceError:
-        assume(False)       # the window does not fit this input
-    check_op_vjp("nn.conv2d", inputs, attrs, seed=seed, max_elements=64)
+    op = "nn.conv2d"
+    assume(fits(op, inputs, attrs))                  # the window fits this input
+    check_op_vjp(op, inputs, attrs, seed=seed, max_elements=64)
+
+
+@st.composite
+def conv_transpose_cases(draw: st.DrawFn) -> tuple[tuple[int, ...], tuple[int, ...], dict]:
+    """conv_transpose2d geometries: groups, strides, dilations, pads, output_padding."""
+    g = draw(st.integers(1, 3))
+    cg, og = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dil = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    attrs = {"groups": g, "strides": strides, "dilations": dil,
+             "pads": tuple(draw(st.integers(0, 2)) for _ in range(4)),
+             "output_padding": tuple(draw(st.integers(0, max(s, d) - 1))
+                                     for s, d in zip(strides, dil))}
+    x = (draw(st.integers(1, 2)), g * cg, draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    return x, (g * cg, og, draw(st.integers(1, 3)), draw(st.integers(1, 3))), attrs
+
+
+@MORE
+@given(conv_transpose_cases(), st.booleans(), st.integers(0, 2 ** 16))
+def test_conv_transpose2d_vjp(case: tuple[tuple[int, ...], tuple[int, ...], dict], bias: bool,
+                              seed: int) -> None:
+    xs, ws, attrs = case
+    inputs = [rand(seed, *xs), rand(seed + 1, *ws)]
+    if bias:
+        inputs.append(rand(seed + 2, ws[1] * attrs["groups"]))
+    op = "nn.conv_transpose2d"
+    assume(fits(op, inputs, attrs))                  # the pads leave an output
+    check_op_vjp(op, inputs, attrs, seed=seed, max_elements=64)
 
 
 def test_conv2d_lenet_sizes() -> None:
@@ -155,7 +191,8 @@ CLAMPS = [(0.0, float("inf")), (0.0, 6.0), (-0.5, 0.5), (float("-inf"), 0.25)]
 
 
 @FAST
-@given(st.sampled_from(["matmul", "gemm", "conv2d", "depthwise"]), st.sampled_from(CLAMPS),
+@given(st.sampled_from(["matmul", "gemm", "conv2d", "depthwise", "transpose"]),
+       st.sampled_from(CLAMPS),
        st.integers(0, 2 ** 16))
 def test_clamp_masks_the_gradient(kind: str, clamp: tuple[float, float], seed: int) -> None:
     if kind == "matmul":
@@ -166,9 +203,12 @@ def test_clamp_masks_the_gradient(kind: str, clamp: tuple[float, float], seed: i
     elif kind == "conv2d":
         op, inputs, attrs = "nn.conv2d", [rand(seed, 1, 2, 5, 5), rand(seed + 1, 3, 2, 3, 3),
                                           rand(seed + 2, 3)], {"pads": (1, 1, 1, 1)}
-    else:
+    elif kind == "depthwise":
         op, inputs, attrs = "nn.conv2d", [rand(seed, 1, 3, 5, 5), rand(seed + 1, 3, 1, 3, 3)], \
             {"groups": 3, "pads": (1, 1, 1, 1)}
+    else:
+        op, inputs, attrs = "nn.conv_transpose2d", [rand(seed, 1, 2, 3, 3),
+                                                    rand(seed + 1, 2, 3, 2, 2)], {"strides": (2, 2)}
     d = get_op(op)
     unclamped = d.run(inputs, d.normalize_attrs(attrs))[0]
     assume(away_from(unclamped, clamp))
