@@ -25,6 +25,7 @@ import numpy as np
 
 from ..dtypes import DType
 from ..types import TensorType
+from ._grad import grad_like
 from .nn_shape import index_range_problem
 from ._registry import (Attr, Bool, Float, Int, OpDef, Operand, broadcast_shapes, float_like,
                         normalize_axis, register_op, require_float, require_same_dtype)
@@ -152,6 +153,15 @@ class Where(OpDef):
         cond, a, b = inputs
         return np.asarray(np.where(cond, a, b), dtype=a.dtype)
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """ā = Σ_broadcast ȳ·[cond], b̄ = Σ_broadcast ȳ·[not cond]; cond gets None."""
+        cond, a, b = inputs
+        g = np.asarray(grad_outputs[0])
+        zero = np.zeros((), g.dtype)
+        return [None, grad_like(np.where(cond, g, zero), a), grad_like(np.where(cond, zero, g), b)]
+
 
 # --- classification ---------------------------------------------------------------------------
 
@@ -244,6 +254,21 @@ class GatherElements(OpDef):
         cut = tuple(slice(None) if d == axis else slice(0, m) for d, m in enumerate(idx.shape))
         idx = np.where(idx < 0, idx + n, idx).astype(np.intp, copy=False)
         return np.asarray(np.take_along_axis(x[cut], idx, axis=axis), dtype=x.dtype)
+
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> list[Array | None]:
+        """y[p] = x[p with coordinate axis replaced by idx[p]], so
+        x̄[q] = Σ_{p : p → q} ȳ[p] (scatter-add: repeated indices sum); indices None."""
+        x, idx = inputs
+        if x.dtype.kind != "f":
+            return [None, None]
+        axis = normalize_axis(attrs["axis"], x.ndim)
+        where = list(np.indices(idx.shape, sparse=True))
+        where[axis] = np.asarray(idx) % max(x.shape[axis], 1)
+        gx = np.zeros(x.shape, x.dtype)
+        np.add.at(gx, tuple(where), grad_outputs[0])
+        return [gx, None]
 
 
 # --- local response normalization -------------------------------------------------------------

@@ -585,3 +585,13 @@ class Cast(OpDef):
     def compute(self, inputs: list[Array], attrs: dict[str, Any]) -> Array:
         return cast_array(inputs[0], attrs["to"])
 
+    @staticmethod
+    def vjp(inputs: list[Array], attrs: dict[str, Any], outputs: list[Array],
+            grad_outputs: list[Array]) -> VjpResult:
+        """Float to float: x̄ = ȳ in x's dtype (rounding is the identity to first
+        order).  Casts to or from integers and b1 are piecewise constant: None."""
+        x = inputs[0]
+        if x.dtype.kind != "f" or not attrs["to"].is_float:
+            return [None]
+        return [grad_like(grad_outputs[0], x)]
+

@@ -460,6 +460,53 @@ def test_gather(shape: tuple[int, ...], seed: int, data: Any, dtype: type) -> No
     assert grads[1] is None
 
 
+@checks("nn.gather_elements")
+@FAST
+@given(shape=shapes_1_4, seed=seeds, data=st.data())
+def test_gather_elements(shape: tuple[int, ...], seed: int, data: Any) -> None:
+    rng = np.random.default_rng(seed)
+    axis = data.draw(st.integers(-len(shape), len(shape) - 1))
+    idx_shape = tuple(data.draw(st.integers(0, 4)) if i == axis % len(shape) else
+                      data.draw(st.integers(1, d)) for i, d in enumerate(shape))
+    n = shape[axis]
+    idx = rng.integers(-n, n, idx_shape)                   # repeats and negatives
+    grads = check_op_vjp("nn.gather_elements", [rng.standard_normal(shape), idx],
+                         {"axis": axis})
+    assert grads[1] is None
+
+
+@checks("nn.where")
+@FAST
+@given(shapes=broadcast_pair(), seed=seeds, data=st.data())
+def test_where(shapes: tuple[tuple[int, ...], tuple[int, ...]], seed: int, data: Any) -> None:
+    rng = np.random.default_rng(seed)
+    cond_shape = data.draw(st.sampled_from([shapes[0], shapes[1], ()]))
+    cond = rng.random(cond_shape) < 0.5
+    grads = check_op_vjp("nn.where", [cond, rng.standard_normal(shapes[0]),
+                                      rng.standard_normal(shapes[1])], {})
+    assert grads[0] is None
+
+
+@checks("nn.cast")
+@FAST
+@given(shape=small_shapes, seed=seeds, to=st.sampled_from(["f32", "f64", "f16"]))
+def test_cast(shape: tuple[int, ...], seed: int, to: str) -> None:
+    x = np.random.default_rng(seed).standard_normal(shape)
+    # the float16 rounding is a step function: check the float-to-float identity with the
+    # analytic rule, finite differences only where the target keeps float64's precision
+    if to == "f64":
+        check_op_vjp("nn.cast", [x], {"to": to})
+    op = get_op("nn.cast")
+    attrs = op.normalize_attrs({"to": to})
+    g = np.random.default_rng(seed + 1).standard_normal(shape)
+    for dt in (np.float32, np.float64):
+        gx = op.vjp([x.astype(dt)], attrs, op.run([x.astype(dt)], attrs), [g])[0]
+        assert gx.dtype == dt
+        np.testing.assert_array_equal(gx, g.astype(dt))
+    to_int = op.normalize_attrs({"to": "i32"})
+    assert op.vjp([x], to_int, op.run([x], to_int), [g]) == [None]
+
+
 # --- composition: cross-entropy from log_softmax, mul, reduce_sum, reduce_mean, neg ------
 
 def test_cross_entropy_composes() -> None:
