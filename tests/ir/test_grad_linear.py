@@ -137,9 +137,8 @@ def test_conv2d_vjp(case: tuple[tuple[int, ...], tuple[int, ...], dict], bias: b
     inputs = [rand(seed, *xs), rand(seed + 1, *ws)]
     if bias:
         inputs.append(rand(seed + 2, ws[0]))
-    op = "nn.conv2d"
-    assume(fits(op, inputs, attrs))                  # the window fits this input
-    check_op_vjp(op, inputs, attrs, seed=seed, max_elements=64)
+    assume(fits("nn.conv2d", inputs, attrs))         # the window fits this input
+    check_op_vjp("nn.conv2d", inputs, attrs, seed=seed, max_elements=64)
 
 
 @st.composite
@@ -165,9 +164,8 @@ def test_conv_transpose2d_vjp(case: tuple[tuple[int, ...], tuple[int, ...], dict
     inputs = [rand(seed, *xs), rand(seed + 1, *ws)]
     if bias:
         inputs.append(rand(seed + 2, ws[1] * attrs["groups"]))
-    op = "nn.conv_transpose2d"
-    assume(fits(op, inputs, attrs))                  # the pads leave an output
-    check_op_vjp(op, inputs, attrs, seed=seed, max_elements=64)
+    assume(fits("nn.conv_transpose2d", inputs, attrs))   # the pads leave an output
+    check_op_vjp("nn.conv_transpose2d", inputs, attrs, seed=seed, max_elements=64)
 
 
 def test_conv2d_lenet_sizes() -> None:
