@@ -13,7 +13,8 @@ import numpy as np
 from ..types import TensorType
 from ._registry import (Attr, Bool, Float, OpDef, Operand, broadcast_shapes, float_like,
                         register_op, require_float, require_same_dtype)
-from .nn_elementwise import CLAMP, NO_CLAMP, apply_clamp, broadcasts_to
+from ._grad import unbroadcast
+from .nn_elementwise import CLAMP, NO_CLAMP, apply_clamp, broadcasts_to, clamp_mask
 
 Array = np.ndarray
 Grads = list["Array | None"]
@@ -24,18 +25,6 @@ def _acc(*arrays: Array) -> list[Array]:
     return [a.astype(acc, copy=False) for a in arrays]
 
 
-def sum_to(g: Array, shape: tuple[int, ...]) -> Array:
-    """Sum the gradient ``g`` of a broadcast operand back to ``shape``: over the
-    leading axes broadcasting added and the size-1 axes it stretched."""
-    lead = g.ndim - len(shape)
-    if lead:
-        g = g.sum(axis=tuple(range(lead)))
-    stretched = tuple(i for i, (s, d) in enumerate(zip(shape, g.shape)) if s == 1 and d != 1)
-    if stretched:
-        g = g.sum(axis=stretched, keepdims=True)
-    return g.reshape(shape)
-
-
 def unclamp_grad(gy: Array, y: Array, attrs: dict[str, Any]) -> Array:
     """The gradient through a fused ``clamp = [lo, hi]``: ȳ passes where the result
     lies strictly inside (lo, hi) and is 0 where it was clamped onto a bound
@@ -44,7 +33,7 @@ def unclamp_grad(gy: Array, y: Array, attrs: dict[str, Any]) -> Array:
     lo, hi = attrs.get("clamp", NO_CLAMP)
     if (lo, hi) == NO_CLAMP:
         return gy
-    return np.where((y > lo) & (y < hi), gy, np.zeros((), gy.dtype))
+    return np.where(clamp_mask(y, lo, hi), gy, np.zeros((), gy.dtype))
 
 
 def matmul_shape(a: tuple[int, ...], b: tuple[int, ...]) -> tuple[int, ...]:
@@ -111,8 +100,8 @@ class Matmul(OpDef):
             gb = a_rows.T @ gy.reshape(-1, gy.shape[-1])
         else:
             gb = np.matmul(np.swapaxes(a2, -1, -2), gy)
-        da = sum_to(ga, a2.shape).reshape(inputs[0].shape)
-        db = sum_to(gb, b2.shape).reshape(inputs[1].shape)
+        da = unbroadcast(ga, a2.shape).reshape(inputs[0].shape)
+        db = unbroadcast(gb, b2.shape).reshape(inputs[1].shape)
         return [da.astype(inputs[0].dtype, copy=False), db.astype(inputs[1].dtype, copy=False)]
 
 
@@ -186,6 +175,6 @@ class Gemm(OpDef):
         out: Grads = [da.astype(inputs[0].dtype, copy=False),
                       db.astype(inputs[1].dtype, copy=False)]
         if len(inputs) == 3:
-            dc = sum_to(gy, inputs[2].shape) * np.asarray(beta, gy.dtype)
+            dc = unbroadcast(gy, inputs[2].shape) * np.asarray(beta, gy.dtype)
             out.append(dc.astype(inputs[2].dtype, copy=False))
         return out
