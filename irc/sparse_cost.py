@@ -27,6 +27,8 @@ from typing import Iterable, Optional
 
 import numpy as np
 
+from .sparse_format import block_mask
+
 Block = tuple[int, int]
 
 #: break-even stored density per target, dtype and block shape (rows × reduction)
@@ -82,10 +84,7 @@ def block_density(mat: np.ndarray, r: int, c: int) -> float:
     n, k = mat.shape
     if n == 0 or k == 0:
         return 0.0
-    br, bc = -(-n // r), -(-k // c)
-    padded = np.zeros((br * r, bc * c), bool)
-    padded[:n, :k] = mat != 0
-    stored = padded.reshape(br, r, bc, c).any(axis=(1, 3)).sum()
+    stored = int(block_mask(mat, r, c).sum())
     return float(stored) * r * c / (n * k)
 
 

@@ -91,6 +91,12 @@ def _blocks(matrix: np.ndarray, r: int, c: int) -> tuple[np.ndarray, np.ndarray]
     return blocks, (blocks != 0).any(axis=(2, 3))
 
 
+def block_mask(matrix2d: np.ndarray, r: int, c: int) -> np.ndarray:
+    """Which ``r × c`` blocks of the 2-D matrix hold a non-zero (``[BR, BC]`` bools;
+    edge blocks are zero-padded): the blocks a csr/bsr blob stores."""
+    return _blocks(matrix2d, r, c)[1]
+
+
 def encode_blob(matrix2d: np.ndarray, r: int, c: int) -> tuple[bytes, list[int]]:
     """The blob of ``matrix2d`` (2-D, its dtype is the element type) with ``r × c``
     blocks, and its encoding parameters ``[r, c, nnzb, index_bytes]``.  Stores the
@@ -215,11 +221,11 @@ def stored_nbytes(array: np.ndarray, encoding: Encoding | None) -> int:
     r, c = rc
     _block_params(r, c)
     rows, cols = matrix_dims(a.shape)
-    _, mask = _blocks(a.reshape(rows, cols), r, c)
+    mask = block_mask(a.reshape(rows, cols), r, c)
     nnzb = int(mask.sum())
     ib = index_bytes_for(mask.shape[1])
     return _layout(rows, cols, r, c, nnzb, ib, a.dtype.itemsize)[3]
 
 
-__all__ = ["SparseFormatError", "decode_blob", "encode_blob", "index_bytes_for", "matrix_dims",
+__all__ = ["SparseFormatError", "block_mask", "decode_blob", "encode_blob", "index_bytes_for", "matrix_dims",
            "sparse_params", "stored_nbytes"]
