@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Iterable, Iterator, TextIO, TypeVar
+from typing import Callable, Iterable, Iterator, TextIO, TypeVar
 
 T = TypeVar("T")
 
@@ -31,8 +31,9 @@ def _clock(seconds: float) -> str:
 
 def progress(items: Iterable[T], label: str, total: int | None = None, *,
              stream: TextIO | None = None, force: bool | None = None,
-             unit: str = "") -> Iterator[T]:
-    """Yield ``items`` while drawing a progress line (at most ~10 redraws/s)."""
+             unit: str = "", status: Callable[[], str] | None = None) -> Iterator[T]:
+    """Yield ``items`` while drawing a progress line (at most ~10 redraws/s);
+    ``status()`` adds live text after it (a training loss, an accuracy)."""
     out = stream or sys.stderr
     if total is None:
         try:
@@ -53,6 +54,8 @@ def progress(items: Iterable[T], label: str, total: int | None = None, *,
             out.write(f"\r{label}: {done}/{total}{suffix} [{_clock(el)}<{_clock(eta)}]")
         else:
             out.write(f"\r{label}: {done}{suffix} [{_clock(el)}]")
+        if status is not None:
+            out.write(f" {status()}\033[K")
         if final:
             out.write("\n")
         out.flush()

@@ -18,14 +18,20 @@ constants), so an optimizer never needs to know the graph.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, Mapping
 
 import numpy as np
 
+from .objectives import with_loss  # noqa: F401  (re-exported: irc.train.with_loss)
+from .progress import progress
+
 if TYPE_CHECKING:
     from .ir import Graph
+    from .objectives import Objective
 
 Array = np.ndarray
 Params = dict[str, Array]
@@ -248,102 +254,211 @@ class Adam(Optimizer):
 
 
 # ---------------------------------------------------------------------------------------------
-# The loss in the graph, and the loop
+# The loop
 # ---------------------------------------------------------------------------------------------
-
-LOSS = "loss"
-TARGET = "target"
-
-
-def with_loss(graph: "Graph", kind: str = "cross_entropy", output: str | None = None
-              ) -> "Graph":
-    """A copy of ``graph`` that also computes a scalar ``loss`` from ``output``
-    (default: its first output) and a new input ``target``, written with IR ops
-    so :mod:`irc.autodiff` differentiates it like the rest:
-
-    * ``cross_entropy``: target is one-hot [B, C];
-      loss = −(1/B) Σ_b Σ_c target_bc · log_softmax(z)_bc
-    * ``mse``: target has the output's shape; loss = mean((y − target)²)
-    """
-    from .builder import Builder
-    from .types import TensorType
-    g = graph.copy()
-    y = g.outputs[0] if output is None else next(
-        (v for v in g.outputs if v.name == output), None)
-    if y is None:
-        raise ValueError(f"with_loss: graph @{graph.name} has no output {output!r}")
-    if kind not in ("cross_entropy", "mse"):
-        raise ValueError(f"with_loss: loss must be cross_entropy or mse, got {kind!r}")
-    b = Builder(graph=g)
-    target = b.input(TARGET, TensorType(y.type.dtype, y.type.shape))
-    axes = list(range(y.type.rank))
-    if kind == "cross_entropy":
-        if y.type.rank != 2:
-            raise ValueError(f"with_loss: cross_entropy needs [B, C] logits, got {y.type}")
-        logp = b.nn.log_softmax(y, axis=-1)
-        total = b.nn.reduce_sum(b.nn.mul(logp, target), axes=axes, keepdims=False)
-        loss = b.nn.mul(total, np.float32(-1.0 / y.type.shape[0]), name=LOSS)
-    else:
-        d = b.nn.sub(y, target)
-        loss = b.nn.reduce_mean(b.nn.mul(d, d), axes=axes, keepdims=False, name=LOSS)
-    g.set_outputs([*g.outputs, loss])
-    return g
-
 
 @dataclass
 class History:
-    """Per-epoch training loss and (when evaluated) accuracy."""
+    """Per epoch: mean training loss, training top-1 (classifiers), validation
+    top-1 (with ``eval_data``), and seconds."""
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    @property
+    def best_val(self) -> float | None:
+        return max(self.val_accuracy) if self.val_accuracy else None
+
+
+def _blas_one_thread() -> contextlib.AbstractContextManager[object]:
+    """One BLAS thread: a training step's matrices are small, and OpenBLAS's
+    threads made a LeNet step 1.5–5× slower here (docs/training.md, "Speed")."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:                                       # pragma: no cover
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
+def _objective(loss: "str | Objective", smoothing: float) -> "Objective":
+    from .objectives import Objective, Supervised
+    if isinstance(loss, Objective):
+        return loss
+    return Supervised(loss, smoothing=smoothing)
+
+
+class BatchNormStats:
+    """Running statistics of the training graph's batch norms, in training mode.
+
+    Each ``nn.batch_norm`` normalizes with its batch's statistics; after each step
+    the running ones move toward them (PyTorch's convention, momentum m = 0.1)::
+
+        mean ← (1 − m)·mean + m·mean_batch,   var ← (1 − m)·var + m·var_batch·n/(n − 1)
+
+    (unbiased batch variance, n values per channel).  The operands x of the batch
+    norms become extra outputs of the training graph so the step returns them."""
+
+    def __init__(self, train: "Graph", momentum: float = 0.1) -> None:
+        self.momentum = momentum
+        self.nodes = [n for n in train.nodes if n.op == "nn.batch_norm"]
+        for n in self.nodes:
+            n.attrs["training"] = True
+        seen = {id(v) for v in train.outputs}
+        extra = [n.inputs[0] for n in self.nodes if id(n.inputs[0]) not in seen]
+        train.set_outputs([*train.outputs, *dict.fromkeys(extra)])
+
+    def update(self, train: "Graph", outputs: Mapping[str, Array]) -> None:
+        from .autodiff import write_back
+        m = self.momentum
+        new: dict[str, Array] = {}
+        for n in self.nodes:
+            x = np.asarray(outputs[n.inputs[0].name], np.float64)
+            axes = (0,) + tuple(range(2, x.ndim))
+            count = x.size // x.shape[1]
+            mean, var = n.inputs[3], n.inputs[4]
+            mu = x.mean(axis=axes)
+            unbiased = x.var(axis=axes) * count / max(count - 1, 1)
+            new[mean.name] = (1 - m) * new.get(mean.name, mean.const_value) + m * mu
+            new[var.name] = (1 - m) * new.get(var.name, var.const_value) + m * unbiased
+        write_back(train, new)
+
+    def names(self) -> list[str]:
+        return [v.name for n in self.nodes for v in n.inputs[3:5]]
+
+
+def _write_checkpoint(graph: "Graph", path: str | os.PathLike[str]) -> None:
+    from .io import save
+    save(graph, path)
 
 
 def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: int = 1,
         batch_size: int = 64, optimizer: Optimizer | None = None,
-        loss: str = "cross_entropy", seed: int = 0,
+        loss: "str | Objective" = "cross_entropy", smoothing: float = 0.0,
+        params: Iterable[str] | None = None, bn: str = "train", seed: int = 0,
+        eval_data: tuple[Mapping[str, Array], Array] | None = None,
+        checkpoint: str | os.PathLike[str] | None = None,
         on_step: Callable[["Graph", int], None] | None = None,
         progress_label: str | None = "train") -> History:
-    """Train ``graph``'s float constants in place on ``inputs`` (name → array with
-    the samples along axis 0) and ``targets`` (class indices for cross-entropy,
-    values for mse), mini-batch by mini-batch; the graph's input shapes fix the
-    batch size's samples per step.  ``on_step(graph, step)`` runs after every
-    update (e.g. :func:`irc.sparsity.apply_masks` to hold pruned weights at zero).
-    Returns the mean loss (and training accuracy for classifiers) per epoch."""
+    """Train ``graph``'s float constants in place.
+
+    ``inputs``: name → array with the samples along axis 0; ``targets``: class
+    indices (cross-entropy) or values (mse), one per sample.  ``loss``:
+    ``"cross_entropy"`` (with label ``smoothing``), ``"mse"``, or an
+    :class:`irc.objectives.Objective` (e.g. :class:`irc.distill.Distillation`).
+    The graph is trained at ``batch_size`` whatever batch it was imported with
+    (:func:`irc.rebatch.with_batch`); a final short batch is dropped each epoch.
+
+    ``params``: the constants to train (default: every trainable one,
+    :func:`irc.autodiff.trainable_params`).  ``bn``: ``"train"`` normalizes each
+    batch norm with its batch's statistics and updates the running ones
+    (:class:`BatchNormStats`); ``"freeze"`` keeps them fixed (eval mode), as for
+    fine-tuning with small batches.  ``eval_data=(inputs, labels)``: top-1 on it
+    after every epoch (:func:`evaluate`).  ``checkpoint``: after every epoch the
+    graph is saved there (``.irc`` or ``.onnx``, atomically) — with
+    ``eval_data``, only when validation accuracy improved.  ``on_step(train_graph,
+    step)`` runs after every update (:func:`irc.sparsity.apply_masks` holds
+    pruned weights at zero; :mod:`irc.prune_schedule`).
+
+    Returns the :class:`History`; the trained values are written back into
+    ``graph`` (parameters and running statistics)."""
+    import time
+
     from .autodiff import forward_backward, trainable_params, write_back
-    from .progress import progress
-    batch = graph.inputs[0].type.shape[0]
-    if batch != batch_size:
-        raise ValueError(f"fit: the graph's batch is {batch} but batch_size is {batch_size}; "
-                         "import the model with input shapes of that batch")
-    train = with_loss(graph, loss)
-    params = [p for p in trainable_params(train) if graph.has_name(p)]   # not the loss's
-    values = {p: np.array(train.value(p).const_value, np.float32) for p in params}
+    from .objectives import LOSS, TARGET
+    from .rebatch import with_batch
+    if bn not in ("train", "freeze"):
+        raise ValueError(f"fit: bn must be 'train' or 'freeze', got {bn!r}")
+    if epochs < 1:
+        raise ValueError(f"fit: epochs must be >= 1, got {epochs}")
+    missing = [v.name for v in graph.inputs if v.name not in inputs]
+    if missing:
+        raise ValueError(f"fit: no data for the graph's input(s) {', '.join(missing)} "
+                         f"(got {', '.join(inputs) or 'none'})")
+    obj = _objective(loss, smoothing)
+    train = obj.build(with_batch(graph, batch_size))
+    stats = BatchNormStats(train) if bn == "train" else None
+    model_params = trainable_params(graph) if params is None else list(params)
+    for p in model_params:
+        if not graph.has_name(p):
+            raise ValueError(f"fit: graph @{graph.name} has no constant {p!r} to train")
+    names = model_params + [p for p in obj.extra_params if p not in model_params]
+    values = {p: np.array(train.value(p).const_value, np.float32) for p in names}
     opt = optimizer or SGD(lr=0.01, momentum=0.9)
-    classes = graph.outputs[0].type.shape[-1]
-    data = Batches({**inputs, TARGET: np.asarray(targets)}, batch_size, seed=seed)
+    pred_name = graph.outputs[0].name
+    data = Batches({**{v.name: inputs[v.name] for v in graph.inputs},
+                    TARGET: np.asarray(targets)}, batch_size, seed=seed)
     hist = History()
-    for epoch in range(epochs):
-        losses, hits, seen = [], 0, 0
-        label = f"{progress_label} {epoch + 1}/{epochs}" if progress_label else None
-        batches = progress(data, label, len(data)) if label else data
-        for feeds in batches:
-            t = feeds[TARGET]
-            if loss == "cross_entropy":
-                feeds[TARGET] = np.eye(classes, dtype=np.float32)[t.astype(np.int64)]
-            outs, grads = forward_backward(train, feeds, params, loss=LOSS)
-            opt.step(values, grads)
-            write_back(train, values)
-            losses.append(float(outs[LOSS]))
-            if loss == "cross_entropy":
-                pred = np.asarray(outs[graph.outputs[0].name]).argmax(-1)
-                hits += int((pred == t).sum())
-                seen += len(t)
-            if on_step is not None:
-                on_step(train, opt.steps)
-                values = {p: np.array(train.value(p).const_value, np.float32)
-                          for p in params}
-        hist.loss.append(float(np.mean(losses)))
-        if seen:
-            hist.accuracy.append(hits / seen)
-    write_back(graph, {p: values[p] for p in params if graph.has_name(p)})
+    best = -1.0
+
+    def finish_into(g: "Graph") -> None:
+        write_back(g, {p: values[p] for p in model_params})
+        if stats is not None:
+            write_back(g, {n: train.value(n).const_value for n in stats.names()})
+
+    with _blas_one_thread():
+        for epoch in range(epochs):
+            t0 = time.perf_counter()
+            losses, hits, seen = [], 0, 0
+            label = f"{progress_label} {epoch + 1}/{epochs}" if progress_label else None
+
+            def status() -> str:
+                acc = f" acc {hits / seen:.3f}" if seen else ""
+                return f"loss {np.mean(losses[-50:]):.4f}{acc}" if losses else ""
+            batches = progress(data, label, len(data), status=status) if label else data
+            for batch in batches:
+                outs, grads = forward_backward(train, obj.feeds(batch), names, loss=LOSS)
+                opt.step(values, grads)
+                write_back(train, values)
+                if stats is not None:
+                    stats.update(train, outs)
+                losses.append(float(outs[LOSS]))
+                if obj.classifier:
+                    pred = np.asarray(outs[pred_name]).argmax(-1)
+                    hits += int((pred == batch[TARGET]).sum())
+                    seen += len(pred)
+                if on_step is not None:
+                    on_step(train, opt.steps)
+                    values = {p: np.array(train.value(p).const_value, np.float32)
+                              for p in names}
+            hist.loss.append(float(np.mean(losses)))
+            if seen:
+                hist.accuracy.append(hits / seen)
+            finish_into(graph)
+            if eval_data is not None:
+                hist.val_accuracy.append(evaluate(graph, *eval_data, progress_label=None))
+            hist.seconds.append(time.perf_counter() - t0)
+            if checkpoint is not None and (eval_data is None or hist.val_accuracy[-1] > best):
+                _write_checkpoint(graph, checkpoint)
+            if hist.val_accuracy:
+                best = max(best, hist.val_accuracy[-1])
     return hist
+
+
+def predict(graph: "Graph", inputs: Mapping[str, Array], *, batch_size: int = 256,
+            output: str | None = None, progress_label: str | None = None) -> Array:
+    """``graph``'s output (default: the first) for every sample of ``inputs``, run
+    in the reference interpreter ``batch_size`` samples at a time."""
+    from .interpreter import run
+    from .objectives import output_of
+    from .rebatch import with_batch
+    name = output_of(graph, output).name
+    n = len(next(iter(inputs.values())))
+    starts = range(0, n, batch_size)
+    outs = []
+    shaped: dict[int, "Graph"] = {}
+    for s in (progress(starts, progress_label, len(starts)) if progress_label else starts):
+        k = min(batch_size, n - s)
+        g = shaped.get(k) or shaped.setdefault(k, with_batch(graph, k))
+        outs.append(run(g, {v.name: inputs[v.name][s:s + k] for v in graph.inputs})[name])
+    return np.concatenate(outs)
+
+
+def evaluate(graph: "Graph", inputs: Mapping[str, Array], labels: Array, *,
+             batch_size: int = 256, output: str | None = None,
+             progress_label: str | None = "eval") -> float:
+    """Top-1 accuracy of classifier ``graph`` on ``inputs`` against ``labels``."""
+    logits = predict(graph, inputs, batch_size=batch_size, output=output,
+                     progress_label=progress_label)
+    return float((logits.argmax(-1) == np.asarray(labels)).mean())
