@@ -53,7 +53,9 @@ def trainable_params(graph: Graph) -> list[str]:
     """Names of the float constants read by an op with a VJP at a differentiable
     operand (weights, biases, norm scales and biases), in graph order.  Integer
     constants (shapes, indices) and constants read only at non-differentiable
-    operands (``Operand(differentiable=False)``: running statistics) are left out."""
+    operands (``Operand(differentiable=False)``: running statistics; or a
+    callable of the reading node's attributes returning False: a fake-quant
+    scale that is not learned) are left out."""
     out = []
     for node in graph.consts():
         v = node.output
@@ -61,7 +63,8 @@ def trainable_params(graph: Graph) -> list[str]:
             continue
         for user, i in v.uses:
             op = user.opdef
-            if op.vjp is not None and op.operand_for(i, len(user.inputs)).differentiable:
+            if op.vjp is not None and op.operand_for(
+                    i, len(user.inputs)).is_differentiable(user.attrs):
                 out.append(v.name)
                 break
     return out
@@ -295,5 +298,5 @@ def forward_backward(graph: Graph, feeds: Mapping[str, Any],
     for v in targets:
         g = grads.get(id(v))
         result[v.name] = (np.zeros(v.type.shape, v.type.dtype.storage) if g is None
-                          else np.ascontiguousarray(g))
+                          else np.ascontiguousarray(g).reshape(v.type.shape))  # 0-d stays 0-d
     return outputs, result

@@ -25,6 +25,17 @@ Finite differences are wrong at kinks (relu at 0, clamp bounds, max-pool ties):
 draw inputs away from them (e.g. ``|x| > 1e-3``).  Arrays given to the VJP are
 read-only, so a VJP that writes into its arguments fails here.
 
+A straight-through estimator (``qat.fake_quant``: rounding whose VJP is the
+identity inside the range) is not the derivative of its forward, which is flat
+almost everywhere; pass ``surrogate=`` to take the finite differences of a
+smooth stand-in that agrees with the forward at the base point and whose
+derivative there is what the STE claims — typically the forward with the
+rounding offsets and the inside/outside masks frozen at the base operands::
+
+    def frozen(xs, base, attrs):        # y = s·(clamp(v) + δ0·inside0 − z)
+        ...
+    check_op_vjp("qat.fake_quant", [x, s], {"qmin": -8, "qmax": 7}, surrogate=frozen)
+
 ::
 
     from irc.gradcheck import check_op_vjp
@@ -45,6 +56,10 @@ import numpy as np
 from .ops import OpDef, get_op
 
 Array = np.ndarray
+
+#: ``surrogate(inputs, base_inputs, attrs) -> results``: a smooth stand-in for an
+#: op's forward, differentiated instead of it (straight-through estimators).
+Surrogate = Callable[[list[Array], list[Array], dict[str, Any]], Sequence[Any]]
 
 __all__ = ["check_graph_grads", "check_op_vjp", "graph_to_float64", "numeric_grad"]
 
@@ -132,7 +147,8 @@ def check_op_vjp(op_name: str, inputs: Sequence[Any], attrs: Mapping[str, Any] |
                  wrt: Sequence[int] | None = None, *, rtol: float = 1e-4, atol: float = 1e-6,
                  eps: float = 1e-6, seed: int = 0, max_elements: int = 128,
                  directions: int = 2, grad_outputs: Sequence[Any] | None = None,
-                 check_dtype: bool = True) -> list[Array | None]:
+                 check_dtype: bool = True, surrogate: Surrogate | None = None
+                 ) -> list[Array | None]:
     """Check ``op_name``'s VJP against central finite differences (see the module
     docstring).
 
@@ -142,7 +158,13 @@ def check_op_vjp(op_name: str, inputs: Sequence[Any], attrs: Mapping[str, Any] |
     every float operand) — the VJP must return an array for each of them;
     ``grad_outputs``: cotangents, one per result (default: seeded N(0, 1));
     ``check_dtype``: also run the VJP at the operands' own dtypes and check each
-    gradient's dtype and shape (and, for float32, its values to ~1e-3).
+    gradient's dtype and shape (and, for float32, its values to ~1e-3);
+    ``surrogate``: for straight-through estimators, a callable
+    ``(inputs, base_inputs, attrs) -> list of results`` whose finite differences
+    replace the op's forward (``inputs`` perturbed, ``base_inputs`` the
+    unperturbed float64 operands, so it can freeze rounding offsets and masks
+    there; ``attrs`` normalized).  It must equal the forward at the base point
+    (checked to ``atol + rtol·|y|``).
 
     Returns the float64 analytic gradients (None where the VJP gave None).
     Raises ``AssertionError`` with the op, operand and worst element on a
@@ -182,8 +204,13 @@ def check_op_vjp(op_name: str, inputs: Sequence[Any], attrs: Mapping[str, Any] |
                 raise ValueError(f"grad_outputs[{k}] has shape {list(g.shape)}, result "
                                  f"{k} has {list(y.shape)}")
 
+    base = [_ro(a) for a in x64]
+    if surrogate is not None:
+        _check_surrogate(label0, surrogate, base, norm, outs, rtol, atol)
+
     def loss(xs: list[Array]) -> float:
-        ys = op.run(xs, norm)
+        ys = op.run(xs, norm) if surrogate is None else [
+            np.asarray(y) for y in surrogate(xs, base, norm)]
         return float(sum(np.sum(g * y.astype(np.float64)) for g, y in zip(gys, ys)
                          if _is_float(y)))
 
@@ -220,6 +247,21 @@ def check_op_vjp(op_name: str, inputs: Sequence[Any], attrs: Mapping[str, Any] |
     if check_dtype and any(a.dtype != np.float64 for a in arrays if _is_float(a)):
         _check_native(op, norm, arrays, gys, wrt, grads, label0)
     return grads
+
+
+def _check_surrogate(label0: str, surrogate: Surrogate, base: list[Array],
+                     norm: dict[str, Any], outs: list[Array], rtol: float,
+                     atol: float) -> None:
+    """A surrogate must agree with the op's forward at the base point."""
+    ys = list(surrogate(list(base), base, norm))
+    if len(ys) != len(outs):
+        raise AssertionError(f"{label0}: the surrogate gave {len(ys)} results, the op "
+                             f"{len(outs)}")
+    for k, (ys_k, y) in enumerate(zip(ys, outs)):
+        ys_k = np.asarray(ys_k, np.float64)
+        if ys_k.shape != y.shape or not np.allclose(ys_k, y, rtol=rtol, atol=atol):
+            raise AssertionError(f"{label0}: the surrogate's result {k} differs from the "
+                                 "op's forward at the base point (it must agree there)")
 
 
 def _check_native(op: OpDef, norm: dict[str, Any], arrays: list[Array], gys: list[Array],

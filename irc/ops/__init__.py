@@ -22,6 +22,7 @@ from . import nn_logic  # noqa: F401
 from . import q_core  # noqa: F401  (q.* integer core)
 from . import q_arith  # noqa: F401  (q.add, q.mul, q.lut, q.avg_pool)
 from . import calib  # noqa: F401  (calib.observe)
+from . import qat  # noqa: F401  (qat.fake_quant)
 from . import sparse  # noqa: F401  (sparse.* products with csr/bsr weights)
 
 __all__ = [

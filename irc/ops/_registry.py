@@ -86,6 +86,29 @@ class Int(AttrKind):
 
 
 @dataclass(frozen=True)
+class OptionalInt(AttrKind):
+    """An integer, or ``none`` for "not given" (normalized to Python None, the
+    pass options' ``Optional[int]`` convention): ``axis = none`` is per tensor.
+    Use None as the default; the text form omits it (defaults are not printed)
+    and reads a bare ``none`` back."""
+
+    min: int | None = None
+    max: int | None = None
+
+    def coerce(self, value: Any) -> int | None:
+        if value is None or (isinstance(value, str) and value == "none"):
+            return None
+        try:
+            return Int(self.min, self.max).coerce(value)
+        except ValueError:
+            raise ValueError(f"expected an integer{_range_msg(self.min, self.max)} or none, "
+                             f"got {value!r}") from None
+
+    def describe(self) -> str:
+        return "int" + _range_msg(self.min, self.max) + " or none"
+
+
+@dataclass(frozen=True)
 class Float(AttrKind):
     min: float | None = None
     max: float | None = None
@@ -246,8 +269,11 @@ class Operand:
     takes zero or more values (``min_count`` at least).  ``encodings`` lists the
     constant encodings the op accepts here (``"*"`` for any).  ``differentiable``
     is False for a float operand training does not reach through the op's VJP
-    (running statistics): :func:`irc.autodiff.trainable_params` skips constants
-    read only there."""
+    (running statistics), or a callable ``attrs -> bool`` when the node's
+    (normalized) attributes decide (``qat.fake_quant``'s ``scale`` is learned
+    only when ``grad_scale > 0``): :func:`irc.autodiff.trainable_params` skips
+    constants read only at operands for which :meth:`is_differentiable` is
+    False."""
 
     name: str
     optional: bool = False
@@ -255,7 +281,12 @@ class Operand:
     min_count: int = 1
     encodings: tuple[str, ...] = ("dense",)
     doc: str = ""
-    differentiable: bool = True
+    differentiable: bool | Callable[[dict[str, Any]], bool] = True
+
+    def is_differentiable(self, attrs: dict[str, Any]) -> bool:
+        """``differentiable``, evaluated with a node's attributes when it is a callable."""
+        d = self.differentiable
+        return bool(d(attrs)) if callable(d) else bool(d)
 
 
 # ---------------------------------------------------------------------------
