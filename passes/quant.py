@@ -31,6 +31,8 @@ from irc.quant_params import int_dtype
 
 from . import quant_rules  # noqa: F401  (registers the built-in rules)
 from .calibrate import PREPARE, Method, calibrate_ranges, prepare, recorded_ranges
+from .fake_quant import OP as FAKE_QUANT
+from .fake_quant import absorb
 from .quant_lowering import Lowering, Options
 from .quant_weight_only import weight_only
 
@@ -84,12 +86,24 @@ class Quantize(Pass):
             raise PassError(f"quant{{activations=uint8}} needs bits=8, not {self.bits}")
         opts = Options(self.bits, self.weight_bits or self.bits, self.per_channel,
                        self.symmetric, unsigned)
+        trained = None
+        if any(n.op == FAKE_QUANT for n in graph.nodes):
+            if self.weight_only:
+                raise PassError("quant{weight_only=true} cannot lower a fake-quant "
+                                "(quantization-aware) graph; use quant with the options "
+                                "fake-quant had")
+            trained = absorb(graph)
+            self._check_scheme(trained.scheme, opts)
+            ctx.log(f"lowering a trained fake-quant graph: {len(trained.ranges)} activation "
+                    f"grids, {len(trained.weight_scales)} weight grids kept")
         if self.prepare:
             graph = prepare(graph, ctx)
         if self.weight_only:
             lw = Lowering(graph, {}, opts, self.exclude, self.only)
             return weight_only(graph, opts.weight_bits, self.group_size, lw.excluded, ctx)
         ranges = recorded_ranges(graph)
+        if trained is not None:
+            ranges.update(trained.ranges)
         if not ranges:
             if ctx.calib_data is None:
                 raise PassError("quant needs activation ranges: run `calibrate` first, or give "
@@ -100,8 +114,20 @@ class Quantize(Pass):
             ranges = cal.ranges
             ctx.log(f"calibrated {len(ranges)} tensors on {cal.samples} samples ({self.method})")
         ctx.float_reference = graph.copy()
-        lowering = Lowering(graph, ranges, opts, self.exclude, self.only)
+        lowering = Lowering(graph, ranges, opts, self.exclude, self.only,
+                            trained.weight_scales if trained is not None else None)
         out = lowering.run()
         for k, v in lowering.stats.items():
             ctx.count(k, v)
         return out
+
+    @staticmethod
+    def _check_scheme(scheme: dict[str, object], opts: Options) -> None:
+        """A fake-quant graph lowers only with the scheme it was trained for."""
+        asked = {"bits": opts.bits, "weight_bits": opts.weight_bits,
+                 "per_channel": opts.per_channel, "symmetric": opts.symmetric}
+        diff = [f"{k}={scheme[k]} (quant has {v})" for k, v in asked.items()
+                if k in scheme and scheme[k] != v]
+        if diff:
+            raise PassError("quant: this graph was trained with fake-quant " + ", ".join(diff)
+                            + "; lower it with the same options")

@@ -67,8 +67,11 @@ class Lowering:
     """Builds the integer graph from ``src`` (see the module docstring)."""
 
     def __init__(self, src: Graph, ranges: dict[str, tuple[float, float]], opts: Options,
-                 exclude: tuple[str, ...], only: tuple[str, ...] = ()) -> None:
+                 exclude: tuple[str, ...], only: tuple[str, ...] = (),
+                 weight_scales: dict[str, np.ndarray] | None = None) -> None:
         self.src, self.ranges, self.opts = src, ranges, opts
+        #: weight constant name -> scales training pinned (passes/fake_quant.py)
+        self.weight_scales = weight_scales or {}
         self.exclude, self.only = exclude, only
         self.g = Graph(src.name)
         self.g.attrs = {k: v for k, v in src.attrs.items() if k != "calibration"}

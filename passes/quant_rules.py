@@ -55,7 +55,8 @@ def _lower_weights(L: Lowering, w: np.ndarray, axis: int | None, name: str
                    ) -> tuple[Value, np.ndarray]:
     """Constant ``w`` quantized (per channel along ``axis`` when the options ask for
     it and ``axis`` is not None) and its scales, one per channel or one."""
-    stored, t = quantize_weights(w, axis if L.opts.per_channel else None, L.opts.weight_bits)
+    stored, t = quantize_weights(w, axis if L.opts.per_channel else None, L.opts.weight_bits,
+                                 scales=L.weight_scales.get(name))
     assert t.quant is not None
     return L.const(stored, t, name), np.asarray(channel_scales(t.quant), np.float64)
 

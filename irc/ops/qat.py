@@ -16,9 +16,13 @@ result cast to ``x``'s dtype.
 **affine** (``mode = affine``), with a ``scale`` operand::
 
     ŝ = max(|s|, 2^-24)                       (a learned scale crossing 0 divides by no 0)
-    v = x / ŝ + z                             (z = 0 without a zero_point)
-    q = clamp(round_half_away(v), qmin, qmax)
+    u = x / ŝ,  v = u + z                     (z = 0 without a zero_point)
+    q = clamp(round_half_away(u) + z, qmin, qmax)
     y = ŝ · (q − z)
+
+rounding before the zero point is added, as ``q.quantize`` and TFLite's
+requantization (``RoundingDivideByPOT``, then ``+ z``) do: ``round(u) + z`` and
+``round(u + z)`` differ on ties, which a fixed-point grid makes common.
 
 **affine, dynamic** (no ``scale``; symmetric weights, the pass sets
 ``qmin = −qmax``): ``s_c = f32(max(max_c |x| / qmax, 2^-24))``, ``z = 0`` — exactly
@@ -35,7 +39,7 @@ everywhere; the STE replaces them with the identity inside the quantization
 range:
 
 * affine: ``x̄ = ȳ · 1[qmin ≤ v ≤ qmax]``.  With ``grad_scale > 0`` the scale is
-  learned (LSQ, Esser et al. 2020): ``∂y/∂ŝ`` is ``r = round(v) − v`` inside,
+  learned (LSQ, Esser et al. 2020): ``∂y/∂ŝ`` is ``r = round(u) − u`` inside,
   ``qmin − z`` below, ``qmax − z`` above, so
   ``s̄ = grad_scale · sgn(s) · Σ_c ȳ · r`` (``sgn(s)``: the chain through ``|s|``,
   passed through the 2^-24 guard so a collapsed scale can recover).  With
@@ -64,7 +68,7 @@ import numpy as np
 
 from ..types import TensorType
 from ._grad import grad_like
-from ._registry import (Attr, Enum, Float, Int, OpDef, Operand, OptionalInt, float_like,
+from ._registry import (Attr, Enum, Float, Int, Ints, OpDef, Operand, OptionalInt, float_like,
                         normalize_axis, register_op, require_float)
 from .q_core import round_to_int
 
@@ -119,7 +123,7 @@ def _dynamic_scale(x64: Array, axis: int | None, qmax: int) -> Array:
 
 
 def _affine_parts(inputs: list[Array], attrs: dict[str, Any]) -> tuple[Array, Array, Array]:
-    """``(ŝ, z, v)`` of the affine mode, broadcastable against x (float64)."""
+    """``(ŝ, z, u = x / ŝ)`` of the affine mode, broadcastable against x (float64)."""
     x = np.asarray(inputs[0], np.float64)
     axis = _axis(x, attrs)
     if len(inputs) < 2:
@@ -127,7 +131,20 @@ def _affine_parts(inputs: list[Array], attrs: dict[str, Any]) -> tuple[Array, Ar
         return s, np.zeros(()), x / s
     s = np.maximum(np.abs(_per_channel(inputs[1], x, axis)), MIN_SCALE)
     z = _per_channel(inputs[2], x, axis) if len(inputs) > 2 else np.zeros(())
-    return s, z, x / s + z
+    return s, z, x / s
+
+
+def _first_rounding(u: Array, x: Array, attrs: dict[str, Any]) -> Array:
+    """``round(u·2^r) / 2^r``: a fixed-point requantization's first rounding
+    (``SaturatingRoundingDoublingHighMul`` keeps r fraction bits that
+    ``RoundingDivideByPOT`` then rounds away), exact in float64."""
+    r = np.asarray(attrs["rshift"], np.float64)
+    if r.size > 1:
+        shape = [1] * x.ndim
+        shape[_axis(x, attrs)] = r.size      # type: ignore[index]
+        r = r.reshape(shape)
+    k = np.exp2(r)
+    return round_to_int(u * k, "half_away") / k
 
 
 def _alpha(inputs: list[Array], attrs: dict[str, Any]) -> Array:
@@ -152,7 +169,7 @@ def _param_shape(what: str, t: TensorType, x: TensorType, axis: int | None) -> N
 
 @register_op
 class FakeQuant(OpDef):
-    """y = dequantize(quantize(x)) in float (affine: s·(clamp(round(x/s + z), qmin, qmax) − z);
+    """y = dequantize(quantize(x)) in float (affine: s·(clamp(round(x/s) + z, qmin, qmax) − z);
     sign: α·sgn(x)), with straight-through gradients; see irc/ops/qat.py for the algebra."""
 
     name = "qat.fake_quant"
@@ -172,6 +189,9 @@ class FakeQuant(OpDef):
         Attr("grad_scale", Float(min=0.0), 0.0,
              "> 0: learn the scale (LSQ), its gradient times this; 0: scale not learned"),
         Attr("clip", Float(min=0.0), 1.0, "sign mode: x gets gradient where |x| <= clip"),
+        Attr("rshift", Ints(min=0, max=31), (),
+             "affine: first round x/s on the 2^-r finer grid (a fixed-point requantization's "
+             "double rounding); one r, or one per channel along axis; empty: none"),
     )
 
     def infer(self, types: list[TensorType], attrs: dict[str, Any]) -> TensorType:
@@ -197,6 +217,10 @@ class FakeQuant(OpDef):
         for what, t in zip(("scale", "zero_point"), types[1:]):
             require_float(t, what)
             _param_shape(what, t, x, axis)
+        r = len(attrs["rshift"])
+        if r > 1 and (axis is None or r != x.shape[axis]):
+            raise ValueError(f"rshift has {r} entries; it takes one, or one per channel along "
+                             f"axis ({'none' if axis is None else x.shape[axis]})")
         return float_like(x)
 
     def verify(self, node: "Node") -> Iterable[str]:
@@ -216,9 +240,11 @@ class FakeQuant(OpDef):
         if attrs["mode"] == "sign":
             y = _alpha(inputs, attrs) * _sgn(x)
         else:
-            s, z, v = _affine_parts(inputs, attrs)
+            s, z, u = _affine_parts(inputs, attrs)
+            if attrs["rshift"]:
+                u = _first_rounding(u, x, attrs)
             # + 0.0: round(−0.3) is −0.0; the integer grid has no negative zero
-            q = np.clip(round_to_int(v, "half_away"), attrs["qmin"], attrs["qmax"]) + 0.0
+            q = np.clip(round_to_int(u, "half_away") + z, attrs["qmin"], attrs["qmax"]) + 0.0
             y = s * (q - z)
         return np.asarray(y).astype(x.dtype, copy=False)
 
@@ -245,11 +271,12 @@ class FakeQuant(OpDef):
             gx = g                       # dynamic: every v is in range, the STE is identity
         else:
             qmin, qmax = attrs["qmin"], attrs["qmax"]
-            _, z, v = _affine_parts(inputs, attrs)
+            _, z, u = _affine_parts(inputs, attrs)
+            v = u + z
             inside = (v >= qmin) & (v <= qmax)
             gx = g * inside
             if learn:
-                r = np.where(inside, round_to_int(v, "half_away") - v,
+                r = np.where(inside, round_to_int(u, "half_away") - u,
                              np.where(v < qmin, qmin - z, qmax - z))
                 sgn_s = _sgn(_per_channel(inputs[1], x64, axis)).reshape(-1)
                 gscale = (attrs["grad_scale"] * _sum_c(g * r, x64, axis)
