@@ -592,6 +592,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input_shape(rp)
     rp.set_defaults(func=cmd_report)
 
+    from .cli_train import add_parsers as add_training_parsers
+    add_training_parsers(sub, _add_input_shape)
+
     ps = sub.add_parser("passes", help="list every registered pass with its options")
     ps.add_argument("--load", action="append", metavar="FILE.py",
                     help="also load user passes from a Python file")

@@ -426,6 +426,10 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
             if seen:
                 hist.accuracy.append(hits / seen)
             finish_into(graph)
+            if any(n.op == "qat.fake_quant" for n in graph.nodes):
+                from .passes.fake_quant import refresh     # QAT: grids follow the scales
+                refresh(graph)
+                refresh(train)
             if eval_data is not None:
                 hist.val_accuracy.append(evaluate(graph, *eval_data, progress_label=None))
             hist.seconds.append(time.perf_counter() - t0)

@@ -206,8 +206,7 @@ class _Inserter:
         — a fake quantizer on the 2^r_c-times finer grid before the output's.
         (r_c is fixed from the scales at insertion; LSQ moving M_c past a power
         of two leaves that channel's first rounding one bit off.)"""
-        from irc.fixedpoint import quantize_multiplier
-        g, x, y = self.g, n.inputs[0], n.outputs[0]
+        x, y = n.inputs[0], n.outputs[0]
         gx, gy = _grid_of(x), _grid_of_output(y)
         if gx is None or gy is None:
             return
@@ -233,19 +232,12 @@ class _Inserter:
             self._insert(n.inputs[2], {"axis": 0 if axis is not None else None,
                                        "mode": "affine", "qmin": -ACC_MAX - 1, "qmax": ACC_MAX},
                          [], readers=[(n, 2)], name=f"{n.inputs[2].name}.fq", scale=s_b)
-        s_x, s_y = (abs(float(np.asarray(q.inputs[1].const_value).reshape(-1)[0]))
-                    for q in (gx, gy))
-        shifts = np.array([max(-quantize_multiplier(s_x * float(sw) / s_y)[1], 0)
-                           for sw in np.broadcast_to(s_w_now, (channels,))])
+        shifts = _right_shifts(gx, gy, s_w_now, channels)
         if not shifts.any():
             return
         if len(set(shifts.tolist())) == 1:
             gy.attrs["rshift"] = (int(shifts[0]),)
-        elif not self.p.lsq:                      # the output's grid, spelled per channel
-            c = len(shifts)
-            scale, zp = (np.full(c, np.float32(v.const_value)) for v in gy.inputs[1:3])
-            gy.set_input(1, self._const(scale, gy))
-            gy.set_input(2, self._const(zp, gy))
+        else:                            # one grid (scale []), a first rounding per channel
             gy.attrs.update(axis=1 if n.op == "nn.conv2d" else y.type.rank - 1,
                             rshift=tuple(int(r) for r in shifts))
 
@@ -317,6 +309,42 @@ class _Inserter:
             for u, i in readers:
                 u.set_input(i, fq.output)
         return fq
+
+
+def _right_shifts(gx: Node, gy: Node, s_w: np.ndarray, channels: int) -> np.ndarray:
+    """r_c = the right shift of TFLite's encoding of M_c = s_x·s_w_c/s_y."""
+    from irc.fixedpoint import quantize_multiplier
+    s_x, s_y = (abs(float(np.asarray(q.inputs[1].const_value).reshape(-1)[0]))
+                for q in (gx, gy))
+    return np.array([max(-quantize_multiplier(s_x * float(sw) / s_y)[1], 0)
+                     for sw in np.broadcast_to(s_w, (channels,))])
+
+
+def refresh(graph: Graph) -> int:
+    """Recompute every output quantizer's ``rshift`` from the scales the graph
+    holds now (training moves them; :func:`irc.train.fit` calls this after each
+    epoch).  Returns how many changed."""
+    changed = 0
+    for gy in [n for n in graph.nodes if n.op == OP and n.attrs["rshift"]]:
+        anchor = gy.inputs[0].producer
+        if anchor is None or anchor.op not in ANCHORS:
+            continue
+        wq, gx = anchor.inputs[1].producer, _grid_of(anchor.inputs[0])
+        if wq is None or wq.op != OP or gx is None or not wq.inputs[0].is_const:
+            continue
+        axis = wq.attrs["axis"]
+        w = wq.inputs[0].const_value.astype(np.float64)
+        channels = w.shape[axis] if axis is not None else 1
+        s_w = (np.abs(np.asarray(wq.inputs[1].const_value, np.float64)).reshape(-1)
+               if len(wq.inputs) > 1 else _weight_scales(w, axis, wq.attrs["qmax"]).reshape(-1))
+        shifts = tuple(int(r) for r in _right_shifts(gx, gy, s_w, channels))
+        new = shifts[:1] if len(set(shifts)) == 1 else shifts
+        if new != tuple(gy.attrs["rshift"]):
+            gy.attrs["rshift"] = new
+            if len(new) > 1:
+                gy.attrs["axis"] = 1 if anchor.op == "nn.conv2d" else gy.inputs[0].type.rank - 1
+            changed += 1
+    return changed
 
 
 def _grid_of(v: Value) -> Node | None:

@@ -100,7 +100,7 @@ def _axis(x: Array, attrs: dict[str, Any]) -> int | None:
 def _per_channel(p: Array, x: Array, axis: int | None) -> Array:
     """A ``[]`` or ``[C]`` parameter in float64, shaped to broadcast against ``x``."""
     p = np.asarray(p, np.float64)
-    if axis is None:
+    if axis is None or p.ndim == 0:
         return p.reshape(())
     shape = [1] * x.ndim
     shape[axis] = -1
@@ -162,9 +162,10 @@ def _param_shape(what: str, t: TensorType, x: TensorType, axis: int | None) -> N
         if t.shape != ():
             raise ValueError(f"{what} has shape {list(t.shape)}; per tensor (axis = none) it "
                              "must have shape [] (set axis for per-channel parameters)")
-    elif t.shape != (x.shape[axis],):
-        raise ValueError(f"{what} has shape {list(t.shape)}; per channel along axis {axis} of "
-                         f"x {list(x.shape)} it must have shape [{x.shape[axis]}]")
+    elif t.shape not in ((), (x.shape[axis],)):
+        raise ValueError(f"{what} has shape {list(t.shape)}; along axis {axis} of x "
+                         f"{list(x.shape)} it must have shape [{x.shape[axis]}] (per channel) "
+                         "or [] (one for all channels, with a per-channel rshift)")
 
 
 @register_op
@@ -279,8 +280,11 @@ class FakeQuant(OpDef):
                 r = np.where(inside, round_to_int(u, "half_away") - u,
                              np.where(v < qmin, qmin - z, qmax - z))
                 sgn_s = _sgn(_per_channel(inputs[1], x64, axis)).reshape(-1)
-                gscale = (attrs["grad_scale"] * _sum_c(g * r, x64, axis)
-                          * (sgn_s if axis is not None else sgn_s[0]))
+                if np.ndim(inputs[1]) == 0:
+                    gscale = attrs["grad_scale"] * float((g * r).sum()) * sgn_s[0]
+                else:
+                    gscale = (attrs["grad_scale"] * _sum_c(g * r, x64, axis)
+                              * (sgn_s if axis is not None else sgn_s[0]))
         out: list[Array | None] = [grad_like(np.asarray(gx), x)]
         if has_scale:
             s_in = inputs[1]
