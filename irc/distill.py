@@ -76,8 +76,8 @@ hinted feature of every sample is kept).
 
 The loss terms are also outputs of the training graph: ``distill.hard``,
 ``distill.soft``, ``distill.hint.<student value>``, ``distill.attention.<student
-value>`` (unweighted; :attr:`Distillation.terms` maps each to its name in the
-graph).
+value>`` (unweighted; a student value used twice gets ``.<teacher value>``
+appended; :attr:`Distillation.terms` maps each to its name in the graph).
 
 Every mistake in the setup — an unknown value name, features whose shapes do
 not fit, a teacher whose logits are not [B, C] like the student's, inputs that
@@ -236,19 +236,24 @@ class Distillation(Objective):
 
         self._adapters = {}
         rng = np.random.default_rng(self.seed)
+        def key_of(kind: str, fs: "Value", ft: "Value") -> str:
+            """``kind.<student value>``, or with the teacher's too when that is taken."""
+            key = f"{kind}.{fs.name}"
+            return f"{key}.{ft.name}" if key in terms else key
+
         for fs, ft in hints:
-            s_name, t_name = fs.name, ft.name
-            adapted = self._adapter(b, fs, ft.type.shape[1], rng)
-            key = f"hint.{s_name}"
+            t_name = ft.name
+            key = key_of("hint", fs, ft)
+            adapted = self._adapter(b, fs, ft.type.shape[1], rng, key[len("hint."):])
             terms[key] = mse_ops(b, adapted, teacher_input(ft, f"distill.teacher.{t_name}"),
                                  name=g.fresh_name(f"distill.{key}"))
             weighted.append(b.nn.mul(terms[key], np.float32(self.hint_weight)))
         for fs, ft in attention:
-            s_name, t_name = fs.name, ft.name
+            t_name = ft.name
             q_t = teacher_input(attention_map_ops(tb, ft, name=teacher.fresh_name(
                 f"distill.attention_map.{t_name}")), f"distill.teacher_attention.{t_name}")
             d = b.nn.sub(attention_map_ops(b, fs), q_t)
-            key = f"attention.{s_name}"
+            key = key_of("attention", fs, ft)
             terms[key] = b.nn.reduce_mean(b.nn.mul(d, d), axes=list(range(d.type.rank)),
                                           keepdims=False, name=g.fresh_name(f"distill.{key}"))
             weighted.append(b.nn.mul(terms[key], np.float32(self.attention_weight / 2)))
@@ -277,7 +282,8 @@ class Distillation(Objective):
 
     def adapters(self) -> dict[str, dict[str, Array]]:
         """The hint adapters' current (after ``fit``: trained) arrays, by student
-        value: ``{"s.relu2": {"distill.adapter.s.relu2.w": ..., "...b": ...}}``."""
+        value: ``{"s.relu2": {"distill.adapter.s.relu2.w": ..., "...b": ...}}``
+        (``"<student value>.<teacher value>"`` for a student value hinted twice)."""
         if self.graph is None:
             return {}
         return {s: {p: self.graph.value(p).const_value for p in names}
@@ -369,15 +375,15 @@ class Distillation(Objective):
                 "(or pool the larger one in its graph)")
         return fs, ft
 
-    def _adapter(self, b: "Builder", fs: "Value", c_t: int, rng: np.random.Generator
-                 ) -> "Value":
+    def _adapter(self, b: "Builder", fs: "Value", c_t: int, rng: np.random.Generator,
+                 key: str) -> "Value":
         """FitNets' regressor from ``fs``'s C_S channels to ``c_t``: identity when
-        C_S = C_T, else N(0, 1/C_S); zero bias."""
+        C_S = C_T, else N(0, 1/C_S); zero bias.  Listed under ``key``."""
         g = b.graph
         c_s = fs.type.shape[1]
         w = (np.eye(c_t, c_s) if c_s == c_t
              else rng.standard_normal((c_t, c_s)) / np.sqrt(c_s)).astype(np.float32)
-        prefix = f"distill.adapter.{fs.name}"
+        prefix = f"distill.adapter.{key}"
         bias = b.const(np.zeros(c_t, np.float32), g.fresh_name(prefix + ".b"))
         if fs.type.rank == 4:
             wv = b.const(w[:, :, None, None], g.fresh_name(prefix + ".w"))
@@ -385,7 +391,7 @@ class Distillation(Objective):
         else:
             wv = b.const(np.ascontiguousarray(w.T), g.fresh_name(prefix + ".w"))
             out = b.nn.gemm(fs, wv, bias)
-        self._adapters[fs.name] = [wv.name, bias.name]
+        self._adapters[key] = [wv.name, bias.name]
         return out
 
 

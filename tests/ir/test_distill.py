@@ -166,6 +166,11 @@ def test_linear_hint_and_identity_adapter() -> None:
     ft = irc.run(_features(teacher, "t.flat"), {"x": x})["t.flat"]
     assert float(outs[obj.terms["hint.s.flat"]]) == pytest.approx(((fs - ft) ** 2).mean(),
                                                                    rel=1e-5)
+    twice = Distillation(teacher, hints=[("s.relu", "t.relu"), ("s.relu", "t.relu")])
+    twice.build(student)                      # one student value hinted twice: two adapters
+    assert list(twice.adapters()) == ["s.relu", "s.relu.t.relu"]
+    assert len(twice.extra_params) == 4 and {"hint.s.relu", "hint.s.relu.t.relu"} <= set(
+        twice.terms)
 
 
 def test_errors(teacher: irc.Graph) -> None:
