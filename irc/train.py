@@ -340,6 +340,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
         eval_data: tuple[Mapping[str, Array], Array] | None = None,
         checkpoint: str | os.PathLike[str] | None = None,
         on_step: Callable[["Graph", int], None] | None = None,
+        augment: Callable[[dict[str, Array], np.random.Generator], dict[str, Array]]
+        | None = None,
         progress_label: str | None = "train") -> History:
     """Train ``graph``'s float constants in place.
 
@@ -359,7 +361,9 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
     graph is saved there (``.irc`` or ``.onnx``, atomically) — with
     ``eval_data``, only when validation accuracy improved.  ``on_step(train_graph,
     step)`` runs after every update (:func:`irc.sparsity.apply_masks` holds
-    pruned weights at zero; :mod:`irc.prune_schedule`).
+    pruned weights at zero; :mod:`irc.prune_schedule`).  ``augment(batch, rng)``
+    returns a transformed copy of each mini-batch (random flips, crops...), with
+    a generator seeded from ``seed``.
 
     Returns the :class:`History`; the trained values are written back into
     ``graph`` (parameters and running statistics)."""
@@ -391,6 +395,7 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
                     TARGET: np.asarray(targets)}, batch_size, seed=seed)
     hist = History()
     best = -1.0
+    aug_rng = np.random.default_rng([seed, 1])
 
     def finish_into(g: "Graph") -> None:
         write_back(g, {p: values[p] for p in model_params})
@@ -408,6 +413,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
                 return f"loss {np.mean(losses[-50:]):.4f}{acc}" if losses else ""
             batches = progress(data, label, len(data), status=status) if label else data
             for batch in batches:
+                if augment is not None:
+                    batch = augment(batch, aug_rng)
                 outs, grads = forward_backward(train, obj.feeds(batch), names, loss=LOSS)
                 opt.step(values, grads)
                 write_back(train, values)
