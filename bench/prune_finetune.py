@@ -33,6 +33,23 @@ connected layer are pruned (2:4 and block patterns skip the depthwise conv).
 weight of the model (biases and batch-norm parameters not counted).
 
 ``--quick``: 10k training images, 1 epoch, 2k test images, 90 % only.
+``--dense-control``: also fine-tune the unpruned model with the same recipe
+(is a gain over float the pruning's or the extra training's?).
+
+Measured (``python bench/prune_finetune.py``, the defaults; 23 min 55 s on this
+2-core machine with other jobs running, load ≈ 4.5; float 92.58 %):
+
+| pattern | target | sparsity, pruned layers | sparsity, all weights | one-shot | prune + FT | FT − float |
+|---|---|---|---|---|---|---|
+| unstructured | 80% | 80.0% | 79.6% | 80.76 | 92.84 | +0.26 |
+| unstructured | 90% | 90.0% | 89.5% | 45.98 | 91.66 | -0.92 |
+| unstructured | 95% | 95.0% | 94.5% | 20.90 | 90.35 | -2.23 |
+| block1x4 | 90% | 90.0% | 89.3% | 43.23 | 91.50 | -1.08 |
+
+The issue's bar, 90 % unstructured within 1 pt of float, is met (−0.92; a rerun
+gives the same 91.66).  The same recipe without pruning (``--dense-control``)
+reaches 92.97, so part of the 80 % row's gain is the extra training; 90 % is
+1.31 below that control.
 """
 
 from __future__ import annotations
@@ -49,7 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import irc  # noqa: E402
 from irc import sparsity as sp  # noqa: E402
 from irc.prune_schedule import prune_and_fine_tune  # noqa: E402
-from irc.train import Adam, cosine, evaluate  # noqa: E402
+from irc.train import Adam, cosine, evaluate, fit  # noqa: E402
 from ptq_models import FASHION_ONNX, load_fashion_mnist  # noqa: E402
 
 BATCH = 64
@@ -83,6 +100,8 @@ def main() -> int:
     ap.add_argument("--block-sparsities", default="0.9",
                     help="sparsities for the patterns after the first (time)")
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--dense-control", action="store_true",
+                    help="also fine-tune the dense model with the same recipe")
     args = ap.parse_args()
     np.random.seed(0)
     t_start = time.perf_counter()
@@ -107,6 +126,16 @@ def main() -> int:
     print(f"Fine-tuning: {epochs} epoch(s) of {len(ytr)} images at batch {BATCH} "
           f"({steps} steps), Adam lr {args.lr:g} with cosine decay, bn={args.bn}; "
           f"schedule: cubic from 0 to S over the first 2/3 of the steps.\n")
+    def recipe_optimizer() -> Adam:
+        return Adam(lr=args.lr, schedule=cosine(steps))
+
+    if args.dense_control:
+        g = base.copy()
+        t0 = time.perf_counter()
+        fit(g, train_x, ytr, epochs=epochs, batch_size=BATCH, bn=args.bn, seed=0,
+            optimizer=recipe_optimizer(), progress_label=None)
+        print(f"Dense control (same recipe, no pruning): {top1(g):.2f} "
+              f"({time.perf_counter() - t0:.0f} s).\n")
     print("| pattern | target | sparsity, pruned layers | sparsity, all weights | one-shot "
           "| prune + FT | FT − float | FT time |")
     print("|---|---|---|---|---|---|---|---|")
@@ -118,7 +147,7 @@ def main() -> int:
             t0 = time.perf_counter()
             prune_and_fine_tune(g, train_x, ytr, sparsity=s, pattern=pattern, epochs=epochs,
                                 batch_size=BATCH, bn=args.bn, seed=0,
-                                optimizer=Adam(lr=args.lr, schedule=cosine(steps)),
+                                optimizer=recipe_optimizer(),
                                 progress_label=None)
             secs = time.perf_counter() - t0
             acc = top1(g)
