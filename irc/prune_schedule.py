@@ -126,7 +126,7 @@ class PruneSchedule:
                  depthwise: bool = False, criterion: str = "l1", threshold: str = "layer",
                  begin_step: int = 0, end_step: int = 1000, frequency: int = 100,
                  initial_sparsity: float = 0.0, power: float = 3.0) -> None:
-        from .pass_manager import get_pass
+        from .passes.prune import Prune
         try:
             pat = sp.parse_pattern(pattern, n, m)
         except ValueError as e:
@@ -148,7 +148,7 @@ class PruneSchedule:
             raise ValueError(f"PruneSchedule: initial_sparsity ({initial_sparsity}) must not "
                              f"exceed the final sparsity ({final:g})")
         try:
-            self.options = get_pass("prune")(
+            self.options = Prune(
                 sparsity=final, pattern=str(pattern), n=n, m=m, layers=tuple(layers),
                 scope=tuple(scope), exclude=tuple(exclude), keep_first=keep_first,
                 keep_last=keep_last, depthwise=depthwise, criterion=criterion,
@@ -192,9 +192,9 @@ class PruneSchedule:
             stats = sp.prune_weights(graph, own, p, opts.criterion)
             stats += sp.prune_weights(graph, shared, p, opts.criterion, global_threshold=True)
             recorded = sp.masks(graph)
-            for s in stats:
-                self.masks[s.weight] = recorded[s.weight]
-                self.targets[s.weight] = s.target
+            for st in stats:
+                self.masks[st.weight] = recorded[st.weight]
+                self.targets[st.weight] = st.target
         else:
             s_nm = self.decay(step)
             for layer, s in own:
