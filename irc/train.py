@@ -276,7 +276,7 @@ def _blas_one_thread() -> contextlib.AbstractContextManager[object]:
     """One BLAS thread: a training step's matrices are small, and OpenBLAS's
     threads made a LeNet step 1.5–5× slower here (docs/training.md, "Speed")."""
     try:
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
     except ImportError:                                       # pragma: no cover
         return contextlib.nullcontext()
     return threadpool_limits(1, user_api="blas")
@@ -405,7 +405,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
     with _blas_one_thread():
         for epoch in range(epochs):
             t0 = time.perf_counter()
-            losses, hits, seen = [], 0, 0
+            losses: list[float] = []
+            hits = seen = 0
             label = f"{progress_label} {epoch + 1}/{epochs}" if progress_label else None
 
             def status() -> str:

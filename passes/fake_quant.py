@@ -53,7 +53,6 @@ from irc.quant_params import activation_params, int_dtype, weight_scales
 
 from .calibrate import Method, calibrate_ranges, prepare, recorded_ranges
 from .quant_lowering import ANCHORS, SAME_SCALE, Lowering, Options
-from .quant_rules import lowered_weights
 
 OP = "qat.fake_quant"
 #: the grid of int32 accumulators: bias and first-rounding quantizers (quant rounds those itself)
@@ -166,12 +165,12 @@ class _Inserter:
             self.accumulator(n, wq)
 
     # -- weights --------------------------------------------------------------------
-    def weight(self, n: Node) -> None:
+    def weight(self, n: Node) -> Node:
         w = n.inputs[1]
         axis = _weight_axis(n) if self.p.per_channel else None
         arr = w.const_value.astype(np.float64)
         attrs: dict[str, Any] = {"axis": axis}
-        operands: list[np.ndarray] = []
+        operands: list[Any] = []
         per = arr.size // (arr.shape[axis] if axis is not None else 1)
         if self.wbits == 1:
             attrs["mode"] = "sign"
@@ -267,7 +266,7 @@ class _Inserter:
             attrs.update(mode="sign", grad_scale=1.0 / math.sqrt(per) if self.p.lsq else 0.0)
             operands = [np.float32(alpha)]
         else:
-            qmin, qmax = _activation_grid(self.p.bits, self.p.symmetric)
+            qmin, qmax = _activation_grid(self.p.bits)
             if self.p.bits in (2, 4, 8):
                 ap = activation_params(r[0], r[1], self.p.bits, self.p.symmetric)
                 s, z = ap.scale, ap.zero_point
@@ -376,7 +375,7 @@ def _weight_scales(w: np.ndarray, axis: int | None, qmax: int) -> np.ndarray:
     return weight_scales(w, axis, 8) * 127 / qmax
 
 
-def _activation_grid(bits: int, symmetric: bool) -> tuple[int, int]:
+def _activation_grid(bits: int) -> tuple[int, int]:
     return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
 
@@ -426,16 +425,16 @@ def absorb(graph: Graph) -> Absorbed:
                                2.0 ** -24)
             else:
                 s = _weight_scales(arr.astype(np.float64), n.attrs["axis"], n.attrs["qmax"])
-            values = fq_op.compute([arr, *params], dict(n.attrs))
-            c = graph.make_const(values.astype(arr.dtype), graph.fresh_name(x.name + ".qat"))
+            values = np.asarray(fq_op.compute([arr, *params], dict(n.attrs)), arr.dtype)
+            c = graph.make_const(values, graph.fresh_name(x.name + ".qat"))
             graph.insert_before(n, [c])
             graph.replace_all_uses(n.output, c.output)
             out.weight_scales[c.output.name] = s
         else:
-            s = abs(float(np.asarray(n.inputs[1].const_value).reshape(-1)[0]))
+            s_act = abs(float(np.asarray(n.inputs[1].const_value).reshape(-1)[0]))
             z = float(np.asarray(n.inputs[2].const_value).reshape(-1)[0]) \
                 if len(n.inputs) > 2 else 0.0
             graph.replace_all_uses(n.output, x)          # x takes back an output's name
-            out.ranges[x.name] = (s * (n.attrs["qmin"] - z), s * (n.attrs["qmax"] - z))
+            out.ranges[x.name] = (s_act * (n.attrs["qmin"] - z), s_act * (n.attrs["qmax"] - z))
         graph.erase(n)
     return out
