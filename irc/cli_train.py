@@ -23,6 +23,7 @@ from .errors import InputError
 if TYPE_CHECKING:
     from .ir import Graph
     from .objectives import Objective
+    from .train import History
 
 
 def _load_samples(path: str, graph: "Graph", labels_key: str, option: str
@@ -98,7 +99,8 @@ def _train(args: argparse.Namespace, objective: "Objective | str") -> int:
     opt = _optimizer(args, steps)
     kw: dict[str, Any] = dict(epochs=args.epochs, batch_size=args.batch_size, optimizer=opt,
                               loss=objective, smoothing=args.smoothing, bn=args.bn,
-                              seed=args.seed, eval_data=eval_data, checkpoint=args.checkpoint)
+                              seed=args.seed, eval_data=eval_data, checkpoint=args.checkpoint,
+                              on_epoch=_print_epoch)
     try:
         if args.prune:
             from .pass_manager import parse_pipeline
@@ -115,16 +117,19 @@ def _train(args: argparse.Namespace, objective: "Objective | str") -> int:
     except ValueError as e:
         raise InputError(str(e)) from None
     irc.save(graph, out)
-    for i, loss in enumerate(hist.loss):
-        parts = [f"epoch {i + 1}: loss {loss:.4f}"]
-        if hist.accuracy:
-            parts.append(f"train top-1 {hist.accuracy[i]:.4f}")
-        if hist.val_accuracy:
-            parts.append(f"eval top-1 {hist.val_accuracy[i]:.4f}")
-        parts.append(f"{hist.seconds[i]:.0f} s")
-        print(", ".join(parts))
-    print(f"wrote {out}", file=sys.stderr)
+    best = f" (best eval top-1 {hist.best_val:.4f})" if hist.best_val is not None else ""
+    print(f"wrote {out}{best}", file=sys.stderr)
     return 0
+
+
+def _print_epoch(i: int, hist: "History") -> None:
+    parts = [f"epoch {i + 1}: loss {hist.loss[i]:.4f}"]
+    if hist.accuracy:
+        parts.append(f"train top-1 {hist.accuracy[i]:.4f}")
+    if hist.val_accuracy:
+        parts.append(f"eval top-1 {hist.val_accuracy[i]:.4f}")
+    parts.append(f"{hist.seconds[i]:.0f} s")
+    print(", ".join(parts), flush=True)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -342,6 +342,7 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
         on_step: Callable[["Graph", int], None] | None = None,
         augment: Callable[[dict[str, Array], np.random.Generator], dict[str, Array]]
         | None = None,
+        on_epoch: Callable[[int, History], None] | None = None,
         progress_label: str | None = "train") -> History:
     """Train ``graph``'s float constants in place.
 
@@ -363,7 +364,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
     step)`` runs after every update (:func:`irc.sparsity.apply_masks` holds
     pruned weights at zero; :mod:`irc.prune_schedule`).  ``augment(batch, rng)``
     returns a transformed copy of each mini-batch (random flips, crops...), with
-    a generator seeded from ``seed``.
+    a generator seeded from ``seed``.  ``on_epoch(epoch, history)`` runs after each
+    epoch (logging; the graph already holds that epoch's parameters).
 
     Returns the :class:`History`; the trained values are written back into
     ``graph`` (parameters and running statistics)."""
@@ -445,6 +447,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
                 _write_checkpoint(graph, checkpoint)
             if hist.val_accuracy:
                 best = max(best, hist.val_accuracy[-1])
+            if on_epoch is not None:
+                on_epoch(epoch, hist)
     return hist
 
 
