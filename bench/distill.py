@@ -1,6 +1,7 @@
 """Knowledge distillation on Fashion-MNIST: a thin CNN student alone and taught by a larger CNN.
 
-    python bench/distill.py [--quick] [--train 5000] [--epochs 40] [--teacher-epochs 3]
+    python bench/distill.py [--quick] [--repeats 3] [--train 5000] [--epochs 40]
+                            [--teacher-epochs 3]
 
 Prints a markdown table: test top-1 on the 10k Fashion-MNIST test images (Debian's
 ``dataset-fashion-mnist``), validation top-1, epochs and seconds for the teacher
@@ -131,6 +132,9 @@ def main() -> int:
     ap.add_argument("--teacher-epochs", type=int, default=3)
     ap.add_argument("--temperature", type=float, default=4.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="also train 'alone' and '+ KD' with N − 1 other student seeds "
+                         "(same split and teacher; ~2 min each)")
     args = ap.parse_args()
     teacher_limit, test_limit, alphas = 0, 0, [1.0, 3.0, 9.0]
     if args.quick:
@@ -153,6 +157,7 @@ def main() -> int:
     test = ({"input": xte}, yte)
     val = ({"input": xval}, yval)
     rows: list[tuple[str, float, float, int, float]] = []
+    repeats: list[tuple[str, float, float, int, float]] = []
 
     def score(g: irc.Graph) -> tuple[float, float]:
         return (100 * evaluate(g, *test, progress_label=None),
@@ -172,17 +177,19 @@ def main() -> int:
           file=sys.stderr)
 
     def student_run(label: str, train: Callable[..., History], x: np.ndarray = xtr,
-                    y: np.ndarray = ytr, epochs: int = args.epochs) -> float:
-        g = student_net(BATCH)
+                    y: np.ndarray = ytr, epochs: int = args.epochs, repeat: int = 0) -> float:
+        """Train a fresh student; ``repeat`` r > 0: initial weights from seed 100 + r
+        and batch order from seed r, into ``repeats`` instead of ``rows``."""
+        g = student_net(BATCH, seed=100 + repeat) if repeat else student_net(BATCH)
         opt = Adam(lr=LR, schedule=cosine(epochs * (len(y) // BATCH)))
         t0 = time.perf_counter()
         train(g, {"input": x}, y, epochs=epochs, batch_size=BATCH, optimizer=opt,
-              seed=args.seed, progress_label=label)
+              seed=repeat or args.seed, progress_label=label)
         secs = time.perf_counter() - t0
-        rows.append((label, *score(g), epochs, secs))
-        print(f"{label}: test {rows[-1][1]:.2f} %, val {rows[-1][2]:.2f} %, {secs:.0f} s",
-              file=sys.stderr)
-        return rows[-1][2]
+        te, va = score(g)
+        (repeats if repeat else rows).append((label, te, va, epochs, secs))
+        print(f"{label}: test {te:.2f} %, val {va:.2f} %, {secs:.0f} s", file=sys.stderr)
+        return va
 
     def kd(alpha: float, **kw: Any) -> Callable[..., History]:
         def train(g: irc.Graph, inputs: Any, targets: Any, **fit_kw: Any) -> History:
@@ -199,6 +206,9 @@ def main() -> int:
     student_run(f"+ KD (α = {alpha:g}) + AT (β = 1000)", kd(alpha, attention=PAIRS))
     student_run(f"(reference) student alone on the teacher's {len(t_idx)} images", fit,
                 xall[t_idx], yall[t_idx], args.teacher_epochs)
+    for r in range(1, args.repeats):
+        student_run(f"repeat {r}: student alone", fit, repeat=r)
+        student_run(f"repeat {r}: + KD (α = {alpha:g})", kd(alpha), repeat=r)
     total = time.perf_counter() - t_start
 
     print(f"\nFashion-MNIST; student transfer set: {len(ytr)} training images; teacher: "
@@ -212,6 +222,20 @@ def main() -> int:
     for i, (label, te, va, ep, secs) in enumerate(rows):
         delta = f"{te - base:+.2f} pt" if 2 <= i < len(rows) - 1 else ""
         print(f"| {label} | {te:.2f} | {delta} | {va:.2f} | {ep} | {secs:.0f} |")
+    if repeats:
+        kd_row = next(r for r in rows if r[0].startswith(f"+ KD (T = {args.temperature:g}, "
+                                                          f"α = {alpha:g})"))
+        gaps = [kd_row[1] - base] + [repeats[i + 1][1] - repeats[i][1]
+                                     for i in range(0, len(repeats), 2)]
+        print(f"\nOther student seeds (initial weights 100 + r, batch order r), test top-1 %:\n")
+        print("| student seed | alone | + KD (α = " + f"{alpha:g}) | gap |")
+        print("|---|---:|---:|---:|")
+        print(f"| 0 (the table's) | {base:.2f} | {kd_row[1]:.2f} | {gaps[0]:+.2f} pt |")
+        for i in range(0, len(repeats), 2):
+            print(f"| {i // 2 + 1} | {repeats[i][1]:.2f} | {repeats[i + 1][1]:.2f} | "
+                  f"{gaps[i // 2 + 1]:+.2f} pt |")
+        print(f"\nmean gap over {len(gaps)} seeds: {np.mean(gaps):+.2f} pt "
+              f"(min {min(gaps):+.2f})")
     return 0
 
 

@@ -57,10 +57,37 @@ For a batch of B samples with student logits o_S and teacher logits o_T
   i.e. the mean over the batch *and the positions* of the squared difference.
   That is the normalization of the authors' code (``(at(x) − at(y)).pow(2).mean()``,
   with the loss ``β/2 · Σ at_loss``), under which the paper's β = 1000 is the
-  default here.  (The paper's equation writes the plain per-sample norm; the
-  mean over positions makes β independent of the map size.  Per sample,
-  ‖q_S − q_T‖² lies in [0, 2] for non-negative maps.)  Student and teacher maps
-  need the same spatial size; their channel counts may differ.
+  default here.  (The paper writes the unsquared ‖q_S − q_T‖₂ and says that
+  β = 10³ is "divided by number of elements in attention map and batch size",
+  which is what the mean does; its code squares the difference, as here.  The
+  mean over positions makes β independent of the map size; per sample,
+  ‖q_S − q_T‖² lies in [0, 2] for non-negative maps.)  The sum over channels
+  could be a mean (the code's ``pow(2).mean(1)``): the normalization cancels
+  the difference.  Student and teacher maps need the same spatial size; their
+  channel counts may differ.
+
+Options
+-------
+
+``teacher``
+    the trained teacher graph, any batch size; its first output (or
+    ``teacher_output``) is its [B, C] logits.
+``temperature`` (T, default 4), ``alpha`` (α, default 1)
+    Hinton's term; Hinton et al. use T between 2 and 20 and a soft term that
+    dominates the hard one.  ``bench/distill.py`` picks α on a validation split.
+``hints``, ``hint_weight`` (default 1)
+    (student value, teacher value) pairs of feature maps [B, C, H, W] of the same
+    H×W, or of features [B, D]; the weight of the summed MSEs.
+``attention``, ``attention_weight`` (β, default 1000)
+    (student value, teacher value) pairs of feature maps of the same H×W.
+``smoothing`` (ε, default 0)
+    label smoothing of the hard term.
+``output``
+    the student's logits output (default: its first output).
+``cache_teacher`` (default False)
+    see below.
+``seed``
+    the random initialization of adapters between different channel counts.
 
 The teacher runs in the reference interpreter, without gradients, in eval mode
 (batch norms with their running statistics): :meth:`Distillation.feeds` runs a
@@ -72,12 +99,20 @@ inputs (names, per-sample shapes and dtypes).  ``cache_teacher=True`` keeps the
 teacher's results per training sample (keyed by a hash of its input bytes), so
 the teacher runs once per sample rather than once per epoch: it helps when the
 teacher is much larger than the student and the data fits in memory (every
-hinted feature of every sample is kept).
+hinted feature of every sample is kept; augmented samples are new keys).
 
 The loss terms are also outputs of the training graph: ``distill.hard``,
 ``distill.soft``, ``distill.hint.<student value>``, ``distill.attention.<student
 value>`` (unweighted; a student value used twice gets ``.<teacher value>``
 appended; :attr:`Distillation.terms` maps each to its name in the graph).
+
+Measured (``python bench/distill.py``, ~15 min on two shared cores): on
+Fashion-MNIST, a 9 k-parameter CNN trained on 5,000 images for 40 epochs
+reaches 86.21 % test top-1 alone and 88.33 % with Hinton's term (T = 4, α = 9
+picked on a validation split; α = 1 gives 88.14 %) from a 459 k-parameter
+teacher (92.28 %, trained on 55,000 images); hints or attention transfer on top
+change it by less than 0.1 pt.  The same student trained alone on the
+teacher's 55,000 images for 3 epochs reaches 89.25 %.
 
 Every mistake in the setup — an unknown value name, features whose shapes do
 not fit, a teacher whose logits are not [B, C] like the student's, inputs that
