@@ -35,6 +35,11 @@ The setup (fixed before looking at any test number):
   A reference row trains the same student alone on the teacher's images for
   the teacher's epochs: what the labels of the full data give without a teacher.
 
+Result (``--repeats 3``, 13 min here): student alone 86.21 %, + KD 88.33 %
+(+2.12 pt; +1.52 and +1.86 pt with two other student seeds), hints and AT
+within 0.1 pt of KD alone; teacher 92.28 %; the student alone on the teacher's
+55,000 images 89.25 %.
+
 The teacher's outputs are cached per training sample (``cache_teacher``): it is
 deterministic in eval mode, so it runs once per image rather than once per epoch.
 """
