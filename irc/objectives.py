@@ -12,8 +12,8 @@ how to build that graph and how to feed it:
 * ``feeds(batch) -> dict``: the training graph's feeds for one mini-batch, from
   ``batch`` = the model's inputs plus ``target`` (the targets as the user gave
   them: class indices, or values for regression);
-* ``classifier``: whether the model's first output holds class scores (fit
-  then reports top-1 accuracy).
+* ``classifier``: whether the output the loss reads (``output``, default the
+  model's first) holds class scores (fit then reports top-1 accuracy).
 
 :class:`Supervised` is cross-entropy (with label smoothing) or MSE against the
 targets; :mod:`irc.distill` adds teacher terms.
@@ -43,6 +43,8 @@ class Objective:
     """Base class; see the module docstring."""
 
     classifier: bool = True
+    #: the model output the loss reads (None: the first); fit's accuracy reads it too
+    output: str | None = None
 
     @property
     def extra_params(self) -> list[str]:

@@ -372,7 +372,7 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
     import time
 
     from .autodiff import forward_backward, trainable_params, write_back
-    from .objectives import LOSS, TARGET
+    from .objectives import LOSS, TARGET, output_of
     from .rebatch import with_batch
     if bn not in ("train", "freeze"):
         raise ValueError(f"fit: bn must be 'train' or 'freeze', got {bn!r}")
@@ -392,7 +392,7 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
     names = model_params + [p for p in obj.extra_params if p not in model_params]
     values = {p: np.array(train.value(p).const_value, np.float32) for p in names}
     opt = optimizer or SGD(lr=0.01, momentum=0.9)
-    pred_name = graph.outputs[0].name
+    pred_name = output_of(graph, obj.output).name
     data = Batches({**{v.name: inputs[v.name] for v in graph.inputs},
                     TARGET: np.asarray(targets)}, batch_size, seed=seed)
     hist = History()
@@ -441,7 +441,8 @@ def fit(graph: "Graph", inputs: Mapping[str, Array], targets: Array, *, epochs: 
                 refresh(graph)
                 refresh(train)
             if eval_data is not None:
-                hist.val_accuracy.append(evaluate(graph, *eval_data, progress_label=None))
+                hist.val_accuracy.append(evaluate(graph, *eval_data, output=obj.output,
+                                                  progress_label=None))
             hist.seconds.append(time.perf_counter() - t0)
             if checkpoint is not None and (eval_data is None or hist.val_accuracy[-1] > best):
                 _write_checkpoint(graph, checkpoint)

@@ -162,3 +162,15 @@ def test_batch_norm_stats_update_formula() -> None:
     np.testing.assert_allclose(g.value("bn.mean").const_value, 0.25 * mu, rtol=1e-6)
     np.testing.assert_allclose(g.value("bn.var").const_value, 0.75 + 0.25 * var, rtol=1e-6)
     assert node.inputs[0] in g.outputs
+
+
+def test_accuracy_reads_the_output_the_loss_trains() -> None:
+    from irc.objectives import Supervised
+    xtr, ytr, xte, yte = _digits()
+    g = _mlp()
+    aux = g.outputs[0].producer.inputs[0]            # the hidden layer, [B, 64]
+    g.set_outputs([aux, g.outputs[0]])
+    hist = fit(g, {"x": xtr}, ytr, epochs=4, batch_size=B, optimizer=Adam(lr=3e-3),
+               loss=Supervised(output="logits"), eval_data=({"x": xte}, yte),
+               progress_label=None)
+    assert hist.accuracy[-1] > 0.9 and hist.val_accuracy[-1] > 0.85
