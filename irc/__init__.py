@@ -7,6 +7,9 @@ Public API::
     outs = irc.run(g, {"x": x})                   # reference interpreter
     irc.save(g, "out.irc")
 
+    from irc.train import fit                     # training on the IR (docs/training.md):
+    fit(g, {"x": x_train}, y_train, epochs=5)     # also irc.distill, irc.prune_schedule
+
     @irc.register_pass                            # a user's own pass
     @dataclass(frozen=True)
     class MyPass(irc.Pass): ...
