@@ -10,6 +10,16 @@ lowered by the same ``quant{bits=b}``.  Every top-1 is on the 10k test images,
 in irc's reference interpreter; "agree" is the share of test images where the
 lowered integer graph's argmax equals the fake-quant graph's (issue 7 asks for
 ≥ 99.5 %).  ``--quick`` trains on 10k images and tests on 2k.
+
+Measured 2026-11-29, ``--epochs 1``, the irc-trained bundled CNN (float 92.08 %),
+about 35 min on the 2-core machine with other jobs running:
+
+| bits (w/a) | scales | PTQ | QAT lowered (int) | int vs fake-quant argmax | QAT − float |
+|---|---|---|---|---|---|
+| 8/8 | calibrated | 92.00 | 92.01 | 100 % | −0.07 pt |
+| 4/4 | calibrated | 89.23 | 91.04 | 100 % | −1.04 pt |
+| 4/4 | LSQ | 89.23 | 91.23 | 100 % | −0.85 pt |
+| 2/2 | LSQ | 15.46 | 69.00 | 100 % | −23.08 pt |
 """
 
 from __future__ import annotations
