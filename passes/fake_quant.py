@@ -49,7 +49,8 @@ import numpy as np
 from irc.errors import PassError
 from irc.ir import Graph, Node, Value
 from irc.pass_manager import Pass, PassContext, register_pass
-from irc.quant_params import activation_params, int_dtype, weight_scales
+from irc.ops.qat import dynamic_scales
+from irc.quant_params import activation_params
 
 from .calibrate import Method, calibrate_ranges, prepare, recorded_ranges
 from .quant_lowering import ANCHORS, SAME_SCALE, Lowering, Options
@@ -180,11 +181,10 @@ class _Inserter:
                 operands.append(np.asarray(alpha, np.float32))
                 attrs["grad_scale"] = 1.0 / math.sqrt(per)
         else:
-            qmax = int(int_dtype(self.wbits).max) if self.wbits in (2, 4, 8) \
-                else 2 ** (self.wbits - 1) - 1
+            qmax = 2 ** (self.wbits - 1) - 1          # narrow: [−qmax, qmax]
             attrs.update(mode="affine", qmin=-qmax, qmax=qmax)
             if self.p.lsq:
-                s = _weight_scales(arr, axis, qmax)
+                s = dynamic_scales(arr, axis, qmax)
                 operands.append(s.astype(np.float32) if axis is not None
                                 else np.float32(s[0]))
                 attrs["grad_scale"] = 1.0 / math.sqrt(per * qmax)
@@ -221,7 +221,7 @@ class _Inserter:
             m = self._add("nn.reduce_max", [self._add("nn.abs", [w], {}, n)],
                           {"axes": red, "keepdims": False}, n)
             s_w = self._add("nn.div", [m, self._const(np.float32(qmax), n)], {}, n)
-            s_w_now = _weight_scales(w.const_value.astype(np.float64), axis, qmax).reshape(-1)
+            s_w_now = dynamic_scales(w.const_value, axis, qmax)
         if len(n.inputs) == 3 and n.inputs[2].is_const and \
                 n.inputs[2].type.shape == (channels,) and (axis is not None or channels == 1):
             sx_abs = self._add("nn.abs", [gx.inputs[1]], {}, n)
@@ -335,7 +335,7 @@ def refresh(graph: Graph) -> int:
         w = wq.inputs[0].const_value.astype(np.float64)
         channels = w.shape[axis] if axis is not None else 1
         s_w = (np.abs(np.asarray(wq.inputs[1].const_value, np.float64)).reshape(-1)
-               if len(wq.inputs) > 1 else _weight_scales(w, axis, wq.attrs["qmax"]).reshape(-1))
+               if len(wq.inputs) > 1 else dynamic_scales(w, axis, wq.attrs["qmax"]))
         shifts = tuple(int(r) for r in _right_shifts(gx, gy, s_w, channels))
         new = shifts[:1] if len(set(shifts)) == 1 else shifts
         if new != tuple(gy.attrs["rshift"]):
@@ -366,13 +366,6 @@ def _grid_of_output(y: Value) -> Node | None:
             len(users[0].inputs) > 1 and users[0].inputs[0] is y:
         return users[0]
     return None
-
-
-def _weight_scales(w: np.ndarray, axis: int | None, qmax: int) -> np.ndarray:
-    """:func:`irc.quant_params.weight_scales` for any ``qmax``."""
-    if qmax in (1, 7, 127):
-        return weight_scales(w, axis, {1: 2, 7: 4, 127: 8}[qmax])
-    return weight_scales(w, axis, 8) * 127 / qmax
 
 
 def _activation_grid(bits: int) -> tuple[int, int]:
@@ -424,7 +417,7 @@ def absorb(graph: Graph) -> Absorbed:
                 s = np.maximum(np.abs(np.asarray(params[0], np.float64)).reshape(-1),
                                2.0 ** -24)
             else:
-                s = _weight_scales(arr.astype(np.float64), n.attrs["axis"], n.attrs["qmax"])
+                s = dynamic_scales(arr, n.attrs["axis"], n.attrs["qmax"])
             values = np.asarray(fq_op.compute([arr, *params], dict(n.attrs)), arr.dtype)
             c = graph.make_const(values, graph.fresh_name(x.name + ".qat"))
             graph.insert_before(n, [c])

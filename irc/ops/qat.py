@@ -122,6 +122,12 @@ def _dynamic_scale(x64: Array, axis: int | None, qmax: int) -> Array:
     return np.maximum(m / qmax, MIN_SCALE).astype(np.float32).astype(np.float64)
 
 
+def dynamic_scales(w: Array, axis: int | None, qmax: int) -> Array:
+    """The dynamic weight scales of the affine mode, one per channel along ``axis``
+    (one per tensor when None), as a 1-D float64 array."""
+    return _dynamic_scale(np.asarray(w, np.float64), axis, qmax).reshape(-1)
+
+
 def _affine_parts(inputs: list[Array], attrs: dict[str, Any]) -> tuple[Array, Array, Array]:
     """``(ŝ, z, u = x / ŝ)`` of the affine mode, broadcastable against x (float64)."""
     x = np.asarray(inputs[0], np.float64)
